@@ -1,0 +1,186 @@
+//! The command line: every clap type lives here. Each command is a small
+//! function over the library (`deskrun::ops`) that formats its result.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Quick start:
+  deskrun add docker-runner --repository https://github.com/owner/repo \\
+      --mode cached-privileged-kubernetes --cache /var/lib/docker --auth-value-stdin < token.txt
+  deskrun up
+  # then in a workflow:  runs-on: docker-runner
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 130 interrupted.";
+
+/// Run GitHub Actions jobs on this machine: ARC runner scale sets on a local kind cluster.
+#[derive(Debug, Parser)]
+#[command(name = "deskrun", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/deskrun/config.yaml]
+    #[arg(long, global = true, env = "DESKRUN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More output: -v echoes every tool command (credentials redacted), -vv traces
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print only errors and requested data
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add a runner installation to the config (applied by `deskrun up`)
+    #[command(after_help = "\
+Examples:
+  # A Docker build runner with a persistent /var/lib/docker, token from a file:
+  deskrun add docker-runner --repository https://github.com/owner/repo \\
+      --mode cached-privileged-kubernetes --cache /var/lib/docker --auth-value-file ~/.config/gh-pat
+  # Three single-runner instances (runs-on: ci-1, ci-2, ci-3), token from stdin:
+  gh auth token | deskrun add ci --repository https://github.com/my-org --instances 3 --auth-value-stdin
+  # A GitHub App:
+  deskrun add app-runner --repository https://github.com/my-org --auth-type github-app \\
+      --app-id 123456 --installation-id 7654321 --auth-value-file app.private-key.pem")]
+    Add(AddArgs),
+
+    /// List the configured installations
+    #[command(after_help = "\
+Examples:
+  deskrun list
+  deskrun list | grep docker-runner
+  deskrun list --output json | jq -r '.installations[].runs_on[]'")]
+    List {
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        output: ListFormat,
+    },
+
+    /// Remove an installation from the config (applied by `deskrun up`)
+    #[command(after_help = "\
+Examples:
+  deskrun remove docker-runner && deskrun up")]
+    Remove {
+        /// Installation name
+        name: String,
+    },
+
+    /// Print or write everything `deskrun up` would apply
+    #[command(after_help = "\
+Examples:
+  deskrun render
+  deskrun render docker-runner
+  deskrun render --output-dir ./rendered
+  deskrun render docker-runner --show-secrets --output-dir /tmp/rendered")]
+    Render(RenderArgs),
+
+    /// Print the deskrun version
+    Version,
+
+    /// Print a shell completion script
+    #[command(after_help = "\
+Examples:
+  deskrun completions bash > ~/.local/share/bash-completion/completions/deskrun
+  deskrun completions zsh > ~/.zfunc/_deskrun")]
+    Completions {
+        /// Shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Kubernetes,
+    CachedPrivilegedKubernetes,
+    Dind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthTypeArg {
+    Pat,
+    GithubApp,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Installation name; the scale-set name workflows use in `runs-on:`
+    pub name: String,
+
+    /// GitHub URL: https://github.com/OWNER/REPO, https://github.com/ORG or
+    /// https://github.com/enterprises/ENT (or a GitHub Enterprise Server host)
+    #[arg(long, value_name = "URL")]
+    pub repository: String,
+
+    /// Container mode
+    #[arg(long, value_enum, default_value_t = ModeArg::Kubernetes)]
+    pub mode: ModeArg,
+
+    /// Idle runners kept ready [default: 1]
+    #[arg(long, value_name = "N")]
+    pub min_runners: Option<u32>,
+
+    /// Most runners at once [default: 5]
+    #[arg(long, value_name = "N")]
+    pub max_runners: Option<u32>,
+
+    /// Scale sets NAME-1..NAME-N with one runner each (for cache affinity)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub instances: u32,
+
+    /// Host-path cache mounted at PATH in the job; HOST_PATH:PATH picks the host directory (repeatable)
+    #[arg(long = "cache", value_name = "PATH|HOST_PATH:PATH")]
+    pub caches: Vec<String>,
+
+    /// Credential type
+    #[arg(long, value_enum, default_value_t = AuthTypeArg::Pat)]
+    pub auth_type: AuthTypeArg,
+
+    /// Credential: a PAT, or the GitHub App's private key (visible in shell history and `ps`; prefer the next two)
+    #[arg(long, value_name = "VALUE", group = "credential")]
+    pub auth_value: Option<String>,
+
+    /// Read the credential from standard input
+    #[arg(long, group = "credential")]
+    pub auth_value_stdin: bool,
+
+    /// Read the credential from a file
+    #[arg(long, value_name = "FILE", group = "credential")]
+    pub auth_value_file: Option<PathBuf>,
+
+    /// GitHub App id or client id (with --auth-type github-app)
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+
+    /// GitHub App installation id (with --auth-type github-app)
+    #[arg(long, value_name = "ID")]
+    pub installation_id: Option<String>,
+
+    /// Overwrite an installation of the same name
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Installations to render [default: all]
+    pub names: Vec<String>,
+
+    /// Write files into DIR instead of printing one YAML stream
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Show credentials instead of redacting them
+    #[arg(long)]
+    pub show_secrets: bool,
+}

@@ -1,0 +1,225 @@
+//! One small function per command: call the library, print the result.
+//! Data goes to stdout; progress, hints and errors to stderr.
+
+use crate::cli::{AddArgs, AuthTypeArg, Cli, Command, ListFormat, ModeArg, RenderArgs};
+use crate::config::{Store, default_path};
+use crate::error::input;
+use crate::input_bail;
+use crate::model::{Auth, Mode};
+use crate::ops;
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use std::io::{Read, Write};
+
+/// Global options every command sees.
+pub struct Globals {
+    pub store: Store,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+impl Globals {
+    pub fn from_cli(cli: &Cli) -> Result<Self> {
+        let path = match &cli.config {
+            Some(p) => p.clone(),
+            None => default_path()?,
+        };
+        Ok(Globals {
+            store: Store::new(path),
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+        })
+    }
+
+    /// A hint or progress line for people, on stderr; silenced by `-q`.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let g = Globals::from_cli(&cli)?;
+    match cli.command {
+        Command::Add(args) => add(&g, args),
+        Command::List { output } => list(&g, output),
+        Command::Remove { name } => remove(&g, &name),
+        Command::Render(args) => render(&g, args),
+        Command::Version => {
+            println!("deskrun {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "deskrun", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn mode(m: ModeArg) -> Mode {
+    match m {
+        ModeArg::Kubernetes => Mode::Kubernetes,
+        ModeArg::CachedPrivilegedKubernetes => Mode::CachedPrivilegedKubernetes,
+        ModeArg::Dind => Mode::Dind,
+    }
+}
+
+/// The credential from exactly one of --auth-value, --auth-value-stdin,
+/// --auth-value-file. One trailing newline (as `echo` or an editor adds) is
+/// dropped.
+fn read_credential(args: &AddArgs) -> Result<String> {
+    let raw = if let Some(v) = &args.auth_value {
+        v.clone()
+    } else if args.auth_value_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the credential from standard input")?;
+        s
+    } else if let Some(path) = &args.auth_value_file {
+        match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(input(format!(
+                    "cannot read --auth-value-file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    } else {
+        input_bail!(
+            "missing credential: give it with --auth-value-stdin (e.g. `gh auth token | deskrun add ...`), \
+             --auth-value-file FILE, or --auth-value VALUE"
+        );
+    };
+    let trimmed = raw.strip_suffix('\n').unwrap_or(&raw);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(trimmed.to_string())
+}
+
+fn auth(args: &AddArgs) -> Result<Auth> {
+    match args.auth_type {
+        AuthTypeArg::Pat => {
+            if args.app_id.is_some() || args.installation_id.is_some() {
+                input_bail!(
+                    "--app-id and --installation-id are for --auth-type github-app; a pat needs only the token"
+                );
+            }
+            Ok(Auth::Pat {
+                token: read_credential(args)?.trim().to_string(),
+            })
+        }
+        AuthTypeArg::GithubApp => {
+            let (Some(app_id), Some(installation_id)) = (&args.app_id, &args.installation_id)
+            else {
+                input_bail!(
+                    "--auth-type github-app needs --app-id ID and --installation-id ID, and the private key \
+                     through --auth-value-file KEY.pem (or --auth-value-stdin)"
+                );
+            };
+            Ok(Auth::GithubApp {
+                app_id: app_id.trim().to_string(),
+                installation_id: installation_id.trim().to_string(),
+                private_key: read_credential(args)?,
+            })
+        }
+    }
+}
+
+fn add(g: &Globals, args: AddArgs) -> Result<()> {
+    let req = ops::add::AddRequest {
+        name: args.name.clone(),
+        repository: args.repository.clone(),
+        mode: mode(args.mode),
+        min_runners: args.min_runners,
+        max_runners: args.max_runners,
+        instances: args.instances,
+        caches: args.caches.clone(),
+        auth: auth(&args)?,
+        replace: args.replace,
+    };
+    let out = ops::add::add(&g.store, &req)?;
+    let verb = if out.replaced { "replaced" } else { "added" };
+    println!(
+        "{verb} installation {} ({}, {}) in {}",
+        out.name,
+        out.installation.mode,
+        out.installation.repository,
+        g.store.path().display()
+    );
+    if out.runs_on.len() == 1 {
+        println!("workflows use:  runs-on: {}", out.runs_on[0]);
+    } else {
+        println!(
+            "workflows use one of:  runs-on: {}",
+            out.runs_on.join(" | ")
+        );
+        println!(
+            "  e.g. runs-on: {}-${{{{ github.run_number % {} + 1 }}}}",
+            out.name,
+            out.runs_on.len()
+        );
+    }
+    g.note("next: run `deskrun up` to deploy it");
+    Ok(())
+}
+
+fn list(g: &Globals, format: ListFormat) -> Result<()> {
+    let config = g.store.load()?;
+    let out = ops::list::list(&config);
+    let text = match format {
+        ListFormat::Table => {
+            if out.installations.is_empty() {
+                g.note("no installations; add one with `deskrun add NAME --repository URL ...`");
+                return Ok(());
+            }
+            ops::list::table(&out)
+        }
+        ListFormat::Json => serde_json::to_string_pretty(&out)? + "\n",
+        ListFormat::Yaml => serde_yaml::to_string(&out)?,
+    };
+    print_stdout(&text)
+}
+
+fn remove(g: &Globals, name: &str) -> Result<()> {
+    let out = ops::remove::remove(&g.store, name)?;
+    println!(
+        "removed installation {} from {}",
+        out.name,
+        g.store.path().display()
+    );
+    g.note("next: run `deskrun up` to uninstall its runners from the cluster");
+    if !out.cache_dirs.is_empty() {
+        g.note("its host caches are kept (delete them by hand if you no longer need them):");
+        for dir in &out.cache_dirs {
+            g.note(format!("  {dir}"));
+        }
+    }
+    Ok(())
+}
+
+fn render(g: &Globals, args: RenderArgs) -> Result<()> {
+    let config = g.store.load()?;
+    let files = ops::render::render_files(&config, &args.names, args.show_secrets)?;
+    match &args.output_dir {
+        Some(dir) => {
+            ops::render::write_dir(dir, &files)?;
+            for f in &files {
+                println!("{}", dir.join(&f.path).display());
+            }
+            Ok(())
+        }
+        None => print_stdout(&crate::render::to_stream(&files)),
+    }
+}
+
+/// Print to stdout; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to standard output"),
+    }
+}

@@ -1,0 +1,262 @@
+//! The config store: one human-editable YAML file, read strictly, written
+//! atomically under a lock.
+//!
+//! - Location: `--config`/`DESKRUN_CONFIG`, else `<XDG config dir>/deskrun/config.yaml`.
+//! - A missing file is an empty config; it is created (0600) on the first write.
+//! - Writes go to a temp file in the same directory, then `rename` over the
+//!   old one, while holding an exclusive lock on `<file>.lock`, so concurrent
+//!   `deskrun add` calls never lose an entry and a crash never leaves half a file.
+//! - A corrupt file, an unknown key or a newer schema version is reported
+//!   with the file's path and never overwritten.
+
+use crate::error::input;
+use crate::model::{CONFIG_VERSION, Config};
+use crate::validate::validate_config;
+use anyhow::{Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The default config path: `$XDG_CONFIG_HOME/deskrun/config.yaml`.
+pub fn default_path() -> Result<PathBuf> {
+    let dir = dirs::config_dir()
+        .context("cannot find your config directory (is HOME set?); pass --config FILE")?;
+    Ok(dir.join("deskrun").join("config.yaml"))
+}
+
+/// A handle on the config file.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Store { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read and validate the config; a missing file is the default config.
+    pub fn load(&self) -> Result<Config> {
+        match fs::read_to_string(&self.path) {
+            Ok(text) => parse(&text, &self.path),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) if e.kind() == ErrorKind::IsADirectory => Err(input(format!(
+                "config file {} is a directory; pass --config with a file path",
+                self.path.display()
+            ))),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read config file {}", self.path.display()))
+            }
+        }
+    }
+
+    /// Read-modify-write under the lock. `change` sees the current config and
+    /// edits it; on error nothing is written.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
+        let mut config = self.load()?;
+        let result = change(&mut config)?;
+        let config = validate_config(&config)?;
+        self.write(&config)?;
+        Ok(result)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let dir = self.parent();
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create config directory {}", dir.display()))?;
+        let lock_path = lock_path(&self.path);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        Ok(file)
+    }
+
+    fn parent(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Atomic replace: temp file (0600) in the same directory, fsync, rename.
+    fn write(&self, config: &Config) -> Result<()> {
+        let text = to_yaml(config)?;
+        let dir = self.parent();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".deskrun-config-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path)
+            .with_context(|| format!("cannot write config file {}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+const HEADER: &str = "# deskrun configuration: runner installations and cluster settings.\n\
+# Edit with `deskrun add/remove`, or by hand; `deskrun up` applies it.\n\
+# This file may hold GitHub credentials: keep it private (mode 0600).\n";
+
+pub fn to_yaml(config: &Config) -> Result<String> {
+    Ok(format!("{HEADER}{}", serde_yaml::to_string(config)?))
+}
+
+/// Parse config text strictly: the schema version first (so a newer file is
+/// reported as such, not as a list of unknown keys), then every field.
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    let file = path.display();
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        input(format!(
+            "config file {file} is not valid YAML: {e}; fix it or move it away (deskrun will not overwrite it)"
+        ))
+    })?;
+    if value.is_null() {
+        return Ok(Config::default());
+    }
+    let Some(map) = value.as_mapping() else {
+        return Err(input(format!(
+            "config file {file}: expected a mapping with `version: {CONFIG_VERSION}` at the top"
+        )));
+    };
+    match map.get("version") {
+        None => {
+            return Err(input(format!(
+                "config file {file}: missing `version: {CONFIG_VERSION}` at the top"
+            )));
+        }
+        Some(v) => match v.as_u64() {
+            Some(n) if n == u64::from(CONFIG_VERSION) => {}
+            Some(n) if n > u64::from(CONFIG_VERSION) => {
+                return Err(input(format!(
+                    "config file {file} has version {n}, written by a newer deskrun; this deskrun reads \
+                     version {CONFIG_VERSION}. Upgrade deskrun (the file was left untouched)"
+                )));
+            }
+            _ => {
+                return Err(input(format!(
+                    "config file {file}: unsupported `version: {}`; expected {CONFIG_VERSION}",
+                    serde_yaml::to_string(v).unwrap_or_default().trim()
+                )));
+            }
+        },
+    }
+    let config: Config =
+        serde_yaml::from_value(value).map_err(|e| input(format!("config file {file}: {e}")))?;
+    validate_config(&config).map_err(|e| input(format!("config file {file}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Auth, Installation, Mode};
+
+    fn sample() -> Installation {
+        Installation {
+            repository: "https://github.com/o/r".into(),
+            mode: Mode::Kubernetes,
+            min_runners: 1,
+            max_runners: 5,
+            instances: 1,
+            caches: vec![],
+            auth: Auth::Pat {
+                token: "test-token-123".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("sub/config.yaml"));
+        assert!(store.load().unwrap().installations.is_empty());
+        store
+            .update(|c| {
+                c.installations.insert("a".into(), sample());
+                Ok(())
+            })
+            .unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.installations["a"], sample());
+        let mode = fs::metadata(store.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn failed_update_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("config.yaml"));
+        store
+            .update(|c| {
+                c.installations.insert("a".into(), sample());
+                Ok(())
+            })
+            .unwrap();
+        let before = fs::read(store.path()).unwrap();
+        let err = store
+            .update(|c| {
+                let mut bad = sample();
+                bad.min_runners = 9;
+                c.installations.insert("b".into(), bad);
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(crate::error::exit_code(&err), 2);
+        assert_eq!(fs::read(store.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn strict_parsing() {
+        let p = Path::new("/x/config.yaml");
+        let e = parse("version: 2\n", p).unwrap_err().to_string();
+        assert!(
+            e.contains("newer deskrun") && e.contains("/x/config.yaml"),
+            "{e}"
+        );
+        let e = parse("version: 1\nbogus: 1\n", p).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+        let e = parse("installations: {}\n", p).unwrap_err().to_string();
+        assert!(e.contains("missing `version"), "{e}");
+        let e = parse("version: [1\n", p).unwrap_err().to_string();
+        assert!(e.contains("not valid YAML"), "{e}");
+        let e = parse(
+            "version: 1\ninstallations:\n  a:\n    repository: https://github.com/o/r\n    mode: kubernetes\n    min_runners: 1\n    max_runners: 5\n    auth: {type: pat, token: t0k3n}\n    colour: red\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("colour"), "{e}");
+        let e = parse(
+            "version: 1\ninstallations:\n  a:\n    repository: https://github.com/o/r\n    mode: turbo\n    min_runners: 1\n    max_runners: 5\n    auth: {type: pat, token: t0k3n}\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("turbo") || e.contains("mode"), "{e}");
+        let c = parse("version: 1\n", p).unwrap();
+        assert_eq!(c.cluster.name, "deskrun");
+        assert_eq!(c.cluster.namespace, "arc-systems");
+        assert_eq!(c.cluster.cache_root, "/tmp/github-runner-cache");
+        assert_eq!(c.cluster.controller_chart.version, "0.14.2");
+    }
+}

@@ -1,0 +1,14 @@
+//! deskrun: run GitHub Actions jobs on your own machine, through Actions
+//! Runner Controller on a local kind cluster.
+//!
+//! The library holds all the work; `src/main.rs` and `src/cli.rs` only parse
+//! flags and print. Pure core: [`model`], [`validate`], [`config`], [`render`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod ops;
+pub mod render;
+pub mod validate;

@@ -1,0 +1,26 @@
+use clap::Parser;
+use deskrun::cli::Cli;
+use deskrun::error::exit_code;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "deskrun=debug",
+        (false, _) => "deskrun=trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("DESKRUN_LOG").unwrap_or_else(|_| EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+    if let Err(err) = deskrun::commands::run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(exit_code(&err));
+    }
+}

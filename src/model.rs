@@ -1,0 +1,262 @@
+//! The configuration of runner installations, as stored in the config file.
+//!
+//! Field names are the file's keys (`snake_case`); every struct rejects
+//! unknown keys so that a typo is reported instead of silently ignored.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The schema version this deskrun reads and writes.
+pub const CONFIG_VERSION: u32 = 1;
+
+pub const DEFAULT_CLUSTER_NAME: &str = "deskrun";
+pub const DEFAULT_NAMESPACE: &str = "arc-systems";
+pub const DEFAULT_CACHE_ROOT: &str = "/tmp/github-runner-cache";
+pub const DEFAULT_CHART_VERSION: &str = "0.14.2";
+pub const CHART_REGISTRY: &str = "oci://ghcr.io/actions/actions-runner-controller-charts";
+pub const CONTROLLER_CHART: &str = "gha-runner-scale-set-controller";
+pub const SCALE_SET_CHART: &str = "gha-runner-scale-set";
+/// The Helm release name of the ARC controller.
+pub const CONTROLLER_RELEASE: &str = "arc";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub version: u32,
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+    #[serde(default)]
+    pub installations: BTreeMap<String, Installation>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: CONFIG_VERSION,
+            cluster: ClusterSettings::default(),
+            installations: BTreeMap::new(),
+        }
+    }
+}
+
+/// Settings shared by every installation: where and how they are deployed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// kind cluster name; kubectl/helm use the context `kind-<name>`.
+    pub name: String,
+    /// Namespace of the ARC controller and of every scale set.
+    pub namespace: String,
+    /// Host directory under which `--cache PATH` caches get their folders.
+    pub cache_root: String,
+    pub controller_chart: ChartSource,
+    pub scale_set_chart: ChartSource,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            name: DEFAULT_CLUSTER_NAME.into(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            cache_root: DEFAULT_CACHE_ROOT.into(),
+            controller_chart: ChartSource::official(CONTROLLER_CHART),
+            scale_set_chart: ChartSource::official(SCALE_SET_CHART),
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// The kubeconfig context kind creates for this cluster.
+    pub fn context(&self) -> String {
+        format!("kind-{}", self.name)
+    }
+}
+
+/// Where a Helm chart comes from: an OCI reference or a local chart directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartSource {
+    pub source: String,
+    pub version: String,
+}
+
+impl ChartSource {
+    pub fn official(chart: &str) -> Self {
+        ChartSource {
+            source: format!("{CHART_REGISTRY}/{chart}"),
+            version: DEFAULT_CHART_VERSION.into(),
+        }
+    }
+
+    /// A local chart directory: helm ignores `--version` for those.
+    pub fn is_local(&self) -> bool {
+        !self.source.contains("://")
+    }
+}
+
+/// One runner installation: a scale set (or several instances of one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Installation {
+    pub repository: String,
+    pub mode: Mode,
+    pub min_runners: u32,
+    pub max_runners: u32,
+    #[serde(default = "one")]
+    pub instances: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<Cache>,
+    pub auth: Auth,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Installation {
+    /// The scale-set names: `<name>` for one instance, `<name>-1..N` for several.
+    /// Workflows use them in `runs-on:`.
+    pub fn instance_names(&self, name: &str) -> Vec<String> {
+        if self.instances <= 1 {
+            vec![name.to_string()]
+        } else {
+            (1..=self.instances)
+                .map(|i| format!("{name}-{i}"))
+                .collect()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// ARC's kubernetes container mode: each job runs in its own pod.
+    Kubernetes,
+    /// kubernetes-novolume with a privileged job pod and host-path caches.
+    CachedPrivilegedKubernetes,
+    /// A docker:dind sidecar next to the runner.
+    Dind,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [
+        Mode::Kubernetes,
+        Mode::CachedPrivilegedKubernetes,
+        Mode::Dind,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Kubernetes => "kubernetes",
+            Mode::CachedPrivilegedKubernetes => "cached-privileged-kubernetes",
+            Mode::Dind => "dind",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host-path cache mounted at `path` in the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Where the job sees the cache (absolute).
+    pub path: String,
+    /// Host directory; when absent, `<cache_root>/<instance>/cache-<index>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<String>,
+}
+
+impl fmt::Display for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host_path {
+            Some(host) => write!(f, "{host}:{}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+/// The GitHub credential of an installation.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Auth {
+    Pat {
+        token: String,
+    },
+    GithubApp {
+        app_id: String,
+        installation_id: String,
+        private_key: String,
+    },
+}
+
+impl Auth {
+    pub fn kind(&self) -> AuthType {
+        match self {
+            Auth::Pat { .. } => AuthType::Pat,
+            Auth::GithubApp { .. } => AuthType::GithubApp,
+        }
+    }
+
+    /// The secret strings, for redaction of everything deskrun prints.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            Auth::Pat { token } => vec![token.clone()],
+            Auth::GithubApp { private_key, .. } => vec![private_key.clone()],
+        }
+    }
+}
+
+// Never print a credential, not even in debug output.
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Pat { .. } => f.write_str("Pat { token: <redacted> }"),
+            Auth::GithubApp {
+                app_id,
+                installation_id,
+                ..
+            } => write!(
+                f,
+                "GithubApp {{ app_id: {app_id:?}, installation_id: {installation_id:?}, private_key: <redacted> }}"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthType {
+    Pat,
+    GithubApp,
+}
+
+impl AuthType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthType::Pat => "pat",
+            AuthType::GithubApp => "github-app",
+        }
+    }
+}
+
+impl fmt::Display for AuthType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Config {
+    /// Every secret in the config, for redaction.
+    pub fn secrets(&self) -> Vec<String> {
+        self.installations
+            .values()
+            .flat_map(|i| i.auth.secrets())
+            .collect()
+    }
+}

@@ -1,0 +1,105 @@
+//! `deskrun list`: the configured installations, never their credentials.
+
+use crate::model::{Cache, Config};
+use serde::Serialize;
+
+/// The stable shape of `deskrun list --output json|yaml` (documented in the
+/// README). Fields are only ever added, never renamed or removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListOutput {
+    pub version: u32,
+    pub installations: Vec<ListEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListEntry {
+    pub name: String,
+    pub repository: String,
+    pub mode: String,
+    pub instances: u32,
+    pub min_runners: u32,
+    pub max_runners: u32,
+    pub caches: Vec<Cache>,
+    pub auth_type: String,
+    /// The values workflows put in `runs-on:`.
+    pub runs_on: Vec<String>,
+}
+
+pub fn list(config: &Config) -> ListOutput {
+    ListOutput {
+        version: 1,
+        installations: config
+            .installations
+            .iter()
+            .map(|(name, i)| ListEntry {
+                name: name.clone(),
+                repository: i.repository.clone(),
+                mode: i.mode.to_string(),
+                instances: i.instances,
+                min_runners: i.min_runners,
+                max_runners: i.max_runners,
+                caches: i.caches.clone(),
+                auth_type: i.auth.kind().to_string(),
+                runs_on: i.instance_names(name),
+            })
+            .collect(),
+    }
+}
+
+/// A plain table, one row per installation, for people and `grep`.
+pub fn table(out: &ListOutput) -> String {
+    let header = [
+        "NAME",
+        "MODE",
+        "INSTANCES",
+        "RUNNERS",
+        "CACHES",
+        "REPOSITORY",
+    ];
+    let rows: Vec<[String; 6]> = out
+        .installations
+        .iter()
+        .map(|e| {
+            let caches = if e.caches.is_empty() {
+                "-".to_string()
+            } else {
+                e.caches
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            [
+                e.name.clone(),
+                e.mode.clone(),
+                e.instances.to_string(),
+                format!("{}-{}", e.min_runners, e.max_runners),
+                caches,
+                e.repository.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut text = line(header.to_vec());
+    for row in &rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    text
+}

@@ -1,0 +1,7 @@
+//! The work behind each command, as a library API that tests call directly.
+//! The CLI (`src/cli.rs`) only parses flags and formats what these return.
+
+pub mod add;
+pub mod list;
+pub mod remove;
+pub mod render;

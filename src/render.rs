@@ -1,0 +1,514 @@
+//! Rendering: config -> every file `deskrun up` applies.
+//!
+//! Templates in `templates/` are YAML documents embedded at build time,
+//! parsed, and patched structurally (never by string concatenation), so a
+//! cache path with `: ` or `#` in it is just a string value.
+
+use crate::model::{Auth, ClusterSettings, Config, Installation, Mode};
+use anyhow::{Context, Result, bail};
+use serde_yaml::{Mapping, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+const KIND_CLUSTER: &str = include_str!("../templates/kind-cluster.yaml");
+const CONTROLLER_VALUES: &str = include_str!("../templates/controller-values.yaml");
+const SCALE_SET_VALUES: &str = include_str!("../templates/scale-set-values.yaml");
+const MODE_KUBERNETES: &str = include_str!("../templates/mode-kubernetes.yaml");
+const MODE_PRIVILEGED: &str = include_str!("../templates/mode-cached-privileged-kubernetes.yaml");
+const MODE_DIND: &str = include_str!("../templates/mode-dind.yaml");
+const DIND_POD: &str = include_str!("../templates/dind-pod.yaml");
+const HOOK_WIRING: &str = include_str!("../templates/hook-wiring.yaml");
+const HOOK_CONFIGMAP: &str = include_str!("../templates/hook-extension-configmap.yaml");
+const JOB_POD: &str = include_str!("../templates/job-pod.yaml");
+const JOB_POD_PRIVILEGED: &str = include_str!("../templates/job-pod-privileged.yaml");
+
+/// Shown instead of a credential when secrets are not requested. Non-empty so
+/// that the chart still accepts the values.
+pub const REDACTED: &str = "<redacted>";
+
+/// Label and annotation keys deskrun puts on what it deploys.
+pub const LABEL_MANAGED: &str = "deskrun.dev/managed";
+pub const LABEL_INSTALLATION: &str = "deskrun.dev/installation";
+pub const LABEL_INSTANCE: &str = "deskrun.dev/instance";
+pub const ANNOTATION_INPUTS_HASH: &str = "deskrun.dev/inputs-hash";
+
+/// Everything `up` applies for a config.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub kind_cluster: Value,
+    pub controller_values: Value,
+    pub instances: Vec<InstanceRender>,
+}
+
+/// One scale-set instance: its Helm values and, in modes that use one, its
+/// hook-extension ConfigMap.
+#[derive(Debug, Clone)]
+pub struct InstanceRender {
+    pub installation: String,
+    pub instance: String,
+    pub mode: Mode,
+    /// The values with the real credential. Never print these as they are:
+    /// use [`InstanceRender::values_for_display`].
+    pub values: Value,
+    pub hook_extension: Option<Value>,
+    /// Hash of everything that defines this instance's deployment (chart,
+    /// version, values with the credential, hook extension). Recorded on the
+    /// AutoscalingRunnerSet and the ConfigMap; `up` compares it to skip
+    /// instances that did not change.
+    pub inputs_hash: String,
+    /// Host paths of this instance's caches (on the host and on the kind node).
+    pub cache_host_paths: Vec<String>,
+}
+
+impl InstanceRender {
+    /// The values as shown to a person: credentials redacted unless asked.
+    pub fn values_for_display(&self, show_secrets: bool) -> Value {
+        let mut values = self.values.clone();
+        if !show_secrets {
+            redact_values(&mut values);
+        }
+        values
+    }
+}
+
+/// Replace the secret fields of `githubConfigSecret` by [`REDACTED`].
+pub fn redact_values(values: &mut Value) {
+    if let Some(secret) = values
+        .get_mut("githubConfigSecret")
+        .and_then(Value::as_mapping_mut)
+    {
+        for key in ["github_token", "github_app_private_key"] {
+            if let Some(v) = secret.get_mut(key) {
+                *v = Value::String(REDACTED.into());
+            }
+        }
+    }
+}
+
+fn parse_template(name: &str, text: &str) -> Value {
+    // Templates are compiled in and covered by tests: a parse error is a bug.
+    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("template {name} is invalid YAML: {e}"))
+}
+
+/// Deep merge `patch` into `base`: mappings merge key by key, lists of
+/// mappings that all have a `name` merge item by item on that name (as
+/// Kubernetes merges containers, env and volumes), anything else is replaced.
+pub fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Mapping(b), Value::Mapping(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Sequence(b), Value::Sequence(p)) if named_list(b) && named_list(&p) => {
+            for item in p {
+                let name = item.get("name").cloned();
+                match b.iter_mut().find(|x| x.get("name") == name.as_ref()) {
+                    Some(existing) => merge(existing, item),
+                    None => b.push(item),
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+fn named_list(items: &[Value]) -> bool {
+    items.iter().all(|i| i.get("name").is_some())
+}
+
+/// `value[path...]` as a mutable mapping, creating mappings on the way.
+fn map_at<'a>(value: &'a mut Value, path: &[&str]) -> &'a mut Mapping {
+    let mut cur = value;
+    for key in path {
+        if !cur.is_mapping() {
+            *cur = Value::Mapping(Mapping::new());
+        }
+        let map = cur.as_mapping_mut().expect("just made a mapping");
+        cur = map
+            .entry(Value::String((*key).into()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    if !cur.is_mapping() {
+        *cur = Value::Mapping(Mapping::new());
+    }
+    cur.as_mapping_mut().expect("just made a mapping")
+}
+
+/// `value[path...]` as a mutable sequence, creating it if absent.
+fn seq_at<'a>(value: &'a mut Value, path: &[&str], key: &str) -> &'a mut Vec<Value> {
+    let map = map_at(value, path);
+    let v = map
+        .entry(Value::String(key.into()))
+        .or_insert_with(|| Value::Sequence(vec![]));
+    if !v.is_sequence() {
+        *v = Value::Sequence(vec![]);
+    }
+    v.as_sequence_mut().expect("just made a sequence")
+}
+
+/// The container named `name` in a pod spec's `list` (containers, initContainers).
+fn container<'a>(spec: &'a mut Value, list: &str, name: &str) -> Result<&'a mut Value> {
+    seq_at(spec, &[], list)
+        .iter_mut()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        .with_context(|| format!("template has no {list} entry named {name:?}"))
+}
+
+fn set(map: &mut Mapping, key: &str, value: impl Into<Value>) {
+    map.insert(Value::String(key.into()), value.into());
+}
+
+fn str_map(pairs: &[(&str, &str)]) -> Value {
+    let mut m = Mapping::new();
+    for (k, v) in pairs {
+        set(&mut m, k, *v);
+    }
+    Value::Mapping(m)
+}
+
+fn volume_mount(name: &str, path: &str) -> Value {
+    str_map(&[("name", name), ("mountPath", path)])
+}
+
+fn host_path_volume(name: &str, path: &str) -> Value {
+    let mut m = Mapping::new();
+    set(&mut m, "name", name);
+    set(
+        &mut m,
+        "hostPath",
+        str_map(&[("path", path), ("type", "DirectoryOrCreate")]),
+    );
+    Value::Mapping(m)
+}
+
+/// The host directory of cache `index` of `instance`.
+pub fn cache_host_path(
+    cluster: &ClusterSettings,
+    instance: &str,
+    index: usize,
+    cache_host: Option<&str>,
+) -> String {
+    match cache_host {
+        Some(h) => h.to_string(),
+        None => format!(
+            "{}/{instance}/cache-{index}",
+            cluster.cache_root.trim_end_matches('/')
+        ),
+    }
+}
+
+/// The kind cluster config: the cache root and every custom cache host path
+/// mounted into the node at the same path.
+pub fn kind_cluster(config: &Config) -> Value {
+    let mut doc = parse_template("kind-cluster.yaml", KIND_CLUSTER);
+    set(
+        doc.as_mapping_mut().expect("kind template is a mapping"),
+        "name",
+        config.cluster.name.as_str(),
+    );
+    let root = config.cluster.cache_root.trim_end_matches('/').to_string();
+    let mut hosts = BTreeSet::new();
+    for inst in config.installations.values() {
+        for cache in &inst.caches {
+            if let Some(h) = &cache.host_path
+                && !(h == &root || h.starts_with(&format!("{root}/")))
+            {
+                hosts.insert(h.clone());
+            }
+        }
+    }
+    let mounts: Vec<Value> = std::iter::once(root)
+        .chain(hosts)
+        .map(|p| str_map(&[("hostPath", &p), ("containerPath", &p)]))
+        .collect();
+    let node = doc
+        .get_mut("nodes")
+        .and_then(|n| n.get_mut(0))
+        .expect("kind template has a node");
+    set(
+        node.as_mapping_mut().expect("node is a mapping"),
+        "extraMounts",
+        Value::Sequence(mounts),
+    );
+    doc
+}
+
+/// Every container path each kind node mount covers, for checking that an
+/// instance's caches are reachable.
+pub fn kind_mounts(kind_cluster: &Value) -> Vec<String> {
+    kind_cluster
+        .get("nodes")
+        .and_then(|n| n.get(0))
+        .and_then(|n| n.get("extraMounts"))
+        .and_then(Value::as_sequence)
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m.get("containerPath").and_then(Value::as_str))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn controller_values() -> Value {
+    parse_template("controller-values.yaml", CONTROLLER_VALUES)
+}
+
+fn credential_values(auth: &Auth) -> Value {
+    match auth {
+        Auth::Pat { token } => str_map(&[("github_token", token)]),
+        Auth::GithubApp {
+            app_id,
+            installation_id,
+            private_key,
+        } => str_map(&[
+            ("github_app_id", app_id),
+            ("github_app_installation_id", installation_id),
+            ("github_app_private_key", private_key),
+        ]),
+    }
+}
+
+/// The name of an instance's hook-extension ConfigMap.
+pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
+    match mode {
+        Mode::CachedPrivilegedKubernetes => format!("privileged-hook-extension-{instance}"),
+        _ => format!("hook-extension-{instance}"),
+    }
+}
+
+/// Whether an instance of this installation uses a hook extension.
+pub fn uses_hook_extension(inst: &Installation) -> bool {
+    match inst.mode {
+        Mode::CachedPrivilegedKubernetes => true,
+        Mode::Kubernetes => !inst.caches.is_empty(),
+        Mode::Dind => false,
+    }
+}
+
+/// Render one instance of an installation.
+pub fn render_instance(
+    cluster: &ClusterSettings,
+    name: &str,
+    inst: &Installation,
+    instance: &str,
+) -> Result<InstanceRender> {
+    let mut values = parse_template("scale-set-values.yaml", SCALE_SET_VALUES);
+    {
+        let top = values
+            .as_mapping_mut()
+            .expect("values template is a mapping");
+        set(top, "githubConfigUrl", inst.repository.as_str());
+        set(top, "githubConfigSecret", credential_values(&inst.auth));
+        set(top, "runnerScaleSetName", instance);
+        set(top, "minRunners", u64::from(inst.min_runners));
+        set(top, "maxRunners", u64::from(inst.max_runners));
+    }
+    {
+        let labels = map_at(&mut values, &["labels"]);
+        set(labels, LABEL_INSTALLATION, name);
+        set(labels, LABEL_INSTANCE, instance);
+    }
+
+    let host_paths: Vec<String> = inst
+        .caches
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cache_host_path(cluster, instance, i, c.host_path.as_deref()))
+        .collect();
+    let cache_volumes: Vec<Value> = host_paths
+        .iter()
+        .enumerate()
+        .map(|(i, h)| host_path_volume(&format!("cache-{i}"), h))
+        .collect();
+    let cache_mounts: Vec<Value> = inst
+        .caches
+        .iter()
+        .enumerate()
+        .map(|(i, c)| volume_mount(&format!("cache-{i}"), &c.path))
+        .collect();
+
+    let mut hook_extension = None;
+    match inst.mode {
+        Mode::Kubernetes => merge(
+            &mut values,
+            parse_template("mode-kubernetes.yaml", MODE_KUBERNETES),
+        ),
+        Mode::CachedPrivilegedKubernetes => merge(
+            &mut values,
+            parse_template("mode-cached-privileged-kubernetes.yaml", MODE_PRIVILEGED),
+        ),
+        Mode::Dind if inst.caches.is_empty() => {
+            merge(&mut values, parse_template("mode-dind.yaml", MODE_DIND))
+        }
+        Mode::Dind => {
+            merge(&mut values, parse_template("dind-pod.yaml", DIND_POD));
+            let spec = values
+                .get_mut("template")
+                .and_then(|t| t.get_mut("spec"))
+                .context("dind template has no template.spec")?;
+            for (list, name) in [("initContainers", "dind"), ("containers", "runner")] {
+                let c = container(spec, list, name)?;
+                seq_at(c, &[], "volumeMounts").extend(cache_mounts.iter().cloned());
+            }
+            seq_at(spec, &[], "volumes").extend(cache_volumes.iter().cloned());
+        }
+    }
+
+    if uses_hook_extension(inst) {
+        let cm_name = hook_configmap_name(inst.mode, instance);
+        let mut wiring = parse_template("hook-wiring.yaml", HOOK_WIRING);
+        let volume = wiring
+            .get_mut("template")
+            .and_then(|t| t.get_mut("spec"))
+            .and_then(|s| s.get_mut("volumes"))
+            .and_then(|v| v.get_mut(0))
+            .and_then(|v| v.get_mut("configMap"))
+            .and_then(Value::as_mapping_mut)
+            .context("hook-wiring template has no configMap volume")?;
+        set(volume, "name", cm_name.as_str());
+        merge(&mut values, wiring);
+
+        let mut patch = parse_template("job-pod.yaml", JOB_POD);
+        if inst.mode == Mode::CachedPrivilegedKubernetes {
+            merge(
+                &mut patch,
+                parse_template("job-pod-privileged.yaml", JOB_POD_PRIVILEGED),
+            );
+        }
+        let spec = patch
+            .get_mut("spec")
+            .context("job-pod template has no spec")?;
+        seq_at(container(spec, "containers", "$job")?, &[], "volumeMounts").extend(cache_mounts);
+        seq_at(spec, &[], "volumes").extend(cache_volumes);
+
+        let mut cm = parse_template("hook-extension-configmap.yaml", HOOK_CONFIGMAP);
+        let meta = map_at(&mut cm, &["metadata"]);
+        set(meta, "name", cm_name.as_str());
+        set(meta, "namespace", cluster.namespace.as_str());
+        let labels = map_at(&mut cm, &["metadata", "labels"]);
+        set(labels, LABEL_INSTALLATION, name);
+        set(labels, LABEL_INSTANCE, instance);
+        set(
+            map_at(&mut cm, &["data"]),
+            "content",
+            serde_yaml::to_string(&patch)?,
+        );
+        hook_extension = Some(cm);
+    }
+
+    let inputs_hash = inputs_hash(cluster, &values, hook_extension.as_ref())?;
+    set(
+        map_at(&mut values, &["annotations"]),
+        ANNOTATION_INPUTS_HASH,
+        inputs_hash.as_str(),
+    );
+    if let Some(cm) = hook_extension.as_mut() {
+        set(
+            map_at(cm, &["metadata", "annotations"]),
+            ANNOTATION_INPUTS_HASH,
+            inputs_hash.as_str(),
+        );
+    }
+    Ok(InstanceRender {
+        installation: name.to_string(),
+        instance: instance.to_string(),
+        mode: inst.mode,
+        values,
+        hook_extension,
+        inputs_hash,
+        cache_host_paths: host_paths,
+    })
+}
+
+fn inputs_hash(cluster: &ClusterSettings, values: &Value, hook: Option<&Value>) -> Result<String> {
+    let mut h = Sha256::new();
+    let chart = &cluster.scale_set_chart;
+    h.update(format!(
+        "{}\n{}\n{}\n",
+        chart.source, chart.version, cluster.namespace
+    ));
+    h.update(serde_json::to_vec(values)?);
+    if let Some(cm) = hook {
+        h.update(serde_json::to_vec(cm)?);
+    }
+    let digest = h.finalize();
+    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Render the whole config, or only the named installations (the kind config
+/// and controller values are always included).
+pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
+    for name in only {
+        if !config.installations.contains_key(name) {
+            bail!(crate::error::InputError(format!(
+                "no installation named {name:?}; `deskrun list` shows the configured ones"
+            )));
+        }
+    }
+    let mut instances = Vec::new();
+    for (name, inst) in &config.installations {
+        if !only.is_empty() && !only.contains(name) {
+            continue;
+        }
+        for instance in inst.instance_names(name) {
+            instances.push(render_instance(&config.cluster, name, inst, &instance)?);
+        }
+    }
+    Ok(Rendered {
+        kind_cluster: kind_cluster(config),
+        controller_values: controller_values(),
+        instances,
+    })
+}
+
+/// A rendered file: its path relative to `--output-dir` and its YAML text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedFile {
+    pub path: String,
+    pub text: String,
+}
+
+impl Rendered {
+    /// The files of `render --output-dir`, in a stable order.
+    pub fn files(&self, show_secrets: bool) -> Result<Vec<RenderedFile>> {
+        let file = |path: String, doc: &Value| -> Result<RenderedFile> {
+            Ok(RenderedFile {
+                path,
+                text: serde_yaml::to_string(doc)?,
+            })
+        };
+        let mut out = vec![
+            file("kind-cluster.yaml".into(), &self.kind_cluster)?,
+            file("controller/values.yaml".into(), &self.controller_values)?,
+        ];
+        for inst in &self.instances {
+            out.push(file(
+                format!("{}/values.yaml", inst.instance),
+                &inst.values_for_display(show_secrets),
+            )?);
+            if let Some(cm) = &inst.hook_extension {
+                out.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One YAML stream, each document preceded by `# Source: <path>`.
+pub fn to_stream(files: &[RenderedFile]) -> String {
+    let mut out = String::new();
+    for f in files {
+        out.push_str("---\n# Source: ");
+        out.push_str(&f.path);
+        out.push('\n');
+        out.push_str(&f.text);
+    }
+    out
+}

@@ -1,0 +1,603 @@
+//! Validation and normalisation of every user input.
+//!
+//! Pure functions: each returns the normalised value or an [`InputError`]
+//! (exit code 2) whose message names the field, what was wrong, and what is
+//! allowed.
+//!
+//! [`InputError`]: crate::error::InputError
+
+use crate::error::input;
+use crate::input_bail;
+use crate::model::{Auth, Cache, ClusterSettings, Config, Installation, Mode};
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// ARC refuses scale-set names longer than this (gha-runner-scale-set chart).
+pub const MAX_SCALE_SET_NAME: usize = 45;
+pub const MAX_INSTANCES: u32 = 20;
+pub const MAX_RUNNERS: u32 = 100;
+
+/// Names that would collide with what deskrun itself creates: the controller
+/// release (`arc`) and the `controller/` folder of `render --output-dir`.
+const RESERVED_NAMES: [&str; 2] = ["arc", "controller"];
+
+/// Paths a cache must not cover: the job pod's own system mounts, and the Nix
+/// store (handled separately, with its own guidance).
+const FORBIDDEN_CACHE_TARGETS: [&str; 4] = ["/proc", "/sys", "/dev", "/etc/hooks"];
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// An installation name: a DNS-1123 label short enough that every instance
+/// name (`<name>-<N>`) fits ARC's 45-character scale-set limit.
+pub fn validate_name(name: &str, instances: u32) -> Result<()> {
+    if !is_dns_label(name) {
+        input_bail!(
+            "invalid installation name {name:?}: use lowercase letters, digits and '-', \
+             starting and ending with a letter or digit (a DNS-1123 label), e.g. docker-runner"
+        );
+    }
+    if RESERVED_NAMES.contains(&name) {
+        input_bail!(
+            "invalid installation name {name:?}: it is reserved by deskrun ({}); choose another",
+            RESERVED_NAMES.join(", ")
+        );
+    }
+    let longest = if instances > 1 {
+        format!("{name}-{instances}")
+    } else {
+        name.to_string()
+    };
+    if longest.len() > MAX_SCALE_SET_NAME {
+        let max = MAX_SCALE_SET_NAME - (longest.len() - name.len());
+        input_bail!(
+            "invalid installation name {name:?}: the scale-set name {longest:?} would be {} characters, \
+             ARC allows at most {MAX_SCALE_SET_NAME}; with {instances} instance(s) the name may have \
+             at most {max} characters",
+            longest.len()
+        );
+    }
+    Ok(())
+}
+
+/// Normalise a GitHub URL for `--repository`: a repository, an organisation or
+/// an enterprise, on github.com or a GitHub Enterprise Server host.
+pub fn normalize_repository(raw: &str) -> Result<String> {
+    let shapes = "expected https://github.com/OWNER/REPO, https://github.com/ORG or \
+                  https://github.com/enterprises/ENTERPRISE (or the same on your GitHub Enterprise Server host)";
+    let url = raw.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => input_bail!("invalid --repository {raw:?}: not a URL; {shapes}"),
+    };
+    if scheme != "https" && scheme != "http" {
+        input_bail!("invalid --repository {raw:?}: the scheme must be https; {shapes}");
+    }
+    if rest.contains(['?', '#']) {
+        input_bail!("invalid --repository {raw:?}: remove the query or fragment; {shapes}");
+    }
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.contains('@') {
+        input_bail!(
+            "invalid --repository {raw:?}: the URL must not carry credentials; give them with --auth-value-stdin or --auth-value-file"
+        );
+    }
+    let host = host.to_ascii_lowercase();
+    let host_ok = !host.is_empty()
+        && host.split(':').next().is_some_and(|h| {
+            !h.is_empty()
+                && h.split('.').all(|part| {
+                    !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        })
+        && host
+            .split_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_ok());
+    if !host_ok {
+        input_bail!("invalid --repository {raw:?}: {host:?} is not a host name; {shapes}");
+    }
+    // github.com is always https; a GHES host keeps the scheme it was given.
+    let scheme = if host == "github.com" || host == "www.github.com" {
+        "https"
+    } else {
+        scheme.as_str()
+    };
+    let host = if host == "www.github.com" {
+        "github.com".to_string()
+    } else {
+        host
+    };
+    let mut path = path.trim_end_matches('/');
+    if let Some(p) = path.strip_suffix(".git") {
+        path = p.trim_end_matches('/');
+    }
+    let segments: Vec<&str> = if path.is_empty() {
+        vec![]
+    } else {
+        path.split('/').collect()
+    };
+    let owner_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 39
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !s.starts_with('-')
+    };
+    let repo_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    match segments.as_slice() {
+        [] => input_bail!(
+            "invalid --repository {raw:?}: the URL names no owner or organisation; {shapes}"
+        ),
+        ["enterprises", ent] if owner_ok(ent) || repo_ok(ent) => {}
+        ["enterprises"] | ["enterprises", _] => {
+            input_bail!("invalid --repository {raw:?}: bad enterprise slug; {shapes}")
+        }
+        [org] if owner_ok(org) => {}
+        [owner, repo] if owner_ok(owner) && repo_ok(repo) => {}
+        [_] | [_, _] => input_bail!(
+            "invalid --repository {raw:?}: owner names use letters, digits and '-', repository names also '.' and '_'; {shapes}"
+        ),
+        _ => input_bail!(
+            "invalid --repository {raw:?}: too many path segments (is it a page inside the repository?); {shapes}"
+        ),
+    }
+    Ok(format!("{scheme}://{host}/{}", segments.join("/")))
+}
+
+/// Normalise an absolute path: collapse `//` and `/./`, drop a trailing `/`.
+/// `..` is refused rather than resolved, because a cache path must say
+/// plainly where it is.
+pub fn normalize_abs_path(field: &str, raw: &str) -> Result<String> {
+    if raw.is_empty() {
+        input_bail!(
+            "invalid {field}: the path is empty; give an absolute path such as /var/lib/docker"
+        );
+    }
+    if !raw.starts_with('/') {
+        input_bail!("invalid {field} {raw:?}: the path must be absolute (start with /)");
+    }
+    if raw.chars().any(|c| c.is_control()) {
+        input_bail!("invalid {field} {raw:?}: the path contains a control character");
+    }
+    if raw.contains(':') {
+        input_bail!(
+            "invalid {field} {raw:?}: a path cannot contain ':' (Kubernetes mount paths and kind node mounts do not allow it)"
+        );
+    }
+    if raw.len() > 1024 {
+        input_bail!("invalid {field}: the path is longer than 1024 characters");
+    }
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => input_bail!(
+                "invalid {field} {raw:?}: '..' is not allowed; write the path without it"
+            ),
+            p => parts.push(p),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+/// Parse a `--cache` flag value: `PATH`, or `HOST_PATH:PATH`.
+pub fn parse_cache_spec(spec: &str) -> Result<Cache> {
+    match spec.split(':').collect::<Vec<_>>().as_slice() {
+        [path] => Ok(Cache {
+            path: normalize_abs_path("--cache", path)?,
+            host_path: None,
+        }),
+        [host, path] => {
+            if host.is_empty() || path.is_empty() {
+                input_bail!(
+                    "invalid --cache {spec:?}: both sides of HOST_PATH:PATH must be absolute paths"
+                );
+            }
+            Ok(Cache {
+                path: normalize_abs_path("--cache (job path)", path)?,
+                host_path: Some(normalize_abs_path("--cache (host path)", host)?),
+            })
+        }
+        _ => input_bail!(
+            "invalid --cache {spec:?}: use PATH or HOST_PATH:PATH; a path cannot contain ':' (Kubernetes \
+             mount paths and kind node mounts do not allow it)"
+        ),
+    }
+}
+
+/// Check a list of caches: normalised, allowed targets, no duplicates.
+pub fn validate_caches(caches: &[Cache]) -> Result<Vec<Cache>> {
+    let mut targets = BTreeSet::new();
+    let mut hosts = BTreeSet::new();
+    let mut out = Vec::with_capacity(caches.len());
+    for cache in caches {
+        let path = normalize_abs_path("cache path", &cache.path)?;
+        if path == "/" {
+            input_bail!("invalid cache path \"/\": a cache cannot cover the whole file system");
+        }
+        if is_under(&path, "/nix/store") || path == "/nix" {
+            input_bail!(
+                "invalid cache path {path:?}: mounting a cache over /nix/store hides the store of NixOS job \
+                 images and breaks every nix command; cache Nix's own cache instead, e.g. --cache /root/.cache/nix"
+            );
+        }
+        if let Some(dir) = FORBIDDEN_CACHE_TARGETS.iter().find(|d| is_under(&path, d)) {
+            input_bail!(
+                "invalid cache path {path:?}: {dir} is mounted by deskrun itself in the job pod; choose another path"
+            );
+        }
+        if !targets.insert(path.clone()) {
+            input_bail!("invalid cache path {path:?}: given twice; each cache needs its own path");
+        }
+        let host_path = match &cache.host_path {
+            Some(h) => {
+                let h = normalize_abs_path("cache host path", h)?;
+                if h == "/" {
+                    input_bail!("invalid cache host path \"/\": choose a dedicated directory");
+                }
+                if !hosts.insert(h.clone()) {
+                    input_bail!(
+                        "invalid cache host path {h:?}: given twice; two caches cannot share one host directory"
+                    );
+                }
+                Some(h)
+            }
+            None => None,
+        };
+        out.push(Cache { path, host_path });
+    }
+    Ok(out)
+}
+
+pub fn validate_runners(min: u32, max: u32, instances: u32) -> Result<()> {
+    if !(1..=MAX_INSTANCES).contains(&instances) {
+        input_bail!("invalid --instances {instances}: must be between 1 and {MAX_INSTANCES}");
+    }
+    if max == 0 || max > MAX_RUNNERS {
+        input_bail!("invalid --max-runners {max}: must be between 1 and {MAX_RUNNERS}");
+    }
+    if min > MAX_RUNNERS {
+        input_bail!("invalid --min-runners {min}: must be between 0 and {MAX_RUNNERS}");
+    }
+    if min > max {
+        input_bail!(
+            "invalid --min-runners {min}: it is greater than --max-runners {max}; min must be <= max"
+        );
+    }
+    if instances > 1 && (min, max) != (1, 1) {
+        input_bail!(
+            "invalid runner counts for {instances} instances: every instance runs exactly one runner \
+             (min 1, max 1); drop --min-runners/--max-runners or use --instances 1"
+        );
+    }
+    Ok(())
+}
+
+pub fn validate_auth(auth: &Auth) -> Result<()> {
+    match auth {
+        Auth::Pat { token } => {
+            if token.is_empty() {
+                input_bail!(
+                    "missing credential: a pat installation needs a token; give it with --auth-value-stdin, \
+                     --auth-value-file FILE or --auth-value VALUE"
+                );
+            }
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                input_bail!(
+                    "invalid --auth-value: a personal access token has no spaces or line breaks"
+                );
+            }
+            if token.len() > 1024 {
+                input_bail!(
+                    "invalid --auth-value: longer than 1024 characters, not a GitHub token"
+                );
+            }
+        }
+        Auth::GithubApp {
+            app_id,
+            installation_id,
+            private_key,
+        } => {
+            if app_id.is_empty()
+                || app_id.len() > 64
+                || !app_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            {
+                input_bail!(
+                    "invalid --app-id {app_id:?}: give the GitHub App's numeric id or its client id (e.g. 123456 or Iv23li...)"
+                );
+            }
+            if installation_id.is_empty()
+                || installation_id.len() > 20
+                || !installation_id.bytes().all(|b| b.is_ascii_digit())
+            {
+                input_bail!(
+                    "invalid --installation-id {installation_id:?}: give the numeric id of the app's installation"
+                );
+            }
+            if private_key.trim().is_empty() {
+                input_bail!(
+                    "missing credential: a github-app installation needs the app's private key (PEM); give it \
+                     with --auth-value-file KEY.pem or --auth-value-stdin"
+                );
+            }
+            if !(private_key.contains("-----BEGIN") && private_key.contains("PRIVATE KEY-----")) {
+                input_bail!(
+                    "invalid --auth-value for github-app: expected the app's PEM private key \
+                     (-----BEGIN RSA PRIVATE KEY----- ...)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validate and normalise one installation.
+pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installation> {
+    validate_name(name, inst.instances)?;
+    validate_runners(inst.min_runners, inst.max_runners, inst.instances)?;
+    validate_auth(&inst.auth)?;
+    Ok(Installation {
+        repository: normalize_repository(&inst.repository)?,
+        caches: validate_caches(&inst.caches)?,
+        ..inst.clone()
+    })
+}
+
+pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
+    if !is_dns_label(&c.name) || c.name.len() > 40 {
+        input_bail!(
+            "invalid cluster.name {:?}: use lowercase letters, digits and '-' (at most 40 characters)",
+            c.name
+        );
+    }
+    if !is_dns_label(&c.namespace) {
+        input_bail!(
+            "invalid cluster.namespace {:?}: use a DNS-1123 label (lowercase letters, digits, '-', at most 63)",
+            c.namespace
+        );
+    }
+    let root = normalize_abs_path("cluster.cache_root", &c.cache_root)?;
+    if root == "/" {
+        input_bail!("invalid cluster.cache_root \"/\": choose a dedicated directory");
+    }
+    for (field, chart) in [
+        ("cluster.controller_chart", &c.controller_chart),
+        ("cluster.scale_set_chart", &c.scale_set_chart),
+    ] {
+        if chart.source.trim().is_empty() {
+            input_bail!(
+                "invalid {field}.source: empty; use an oci:// reference or a chart directory"
+            );
+        }
+        if chart.version.trim().is_empty() {
+            input_bail!("invalid {field}.version: empty; e.g. 0.14.2");
+        }
+    }
+    Ok(())
+}
+
+/// Validate a whole config: cluster settings, every installation, and that no
+/// two installations produce the same scale-set name.
+pub fn validate_config(config: &Config) -> Result<Config> {
+    validate_cluster(&config.cluster)?;
+    let mut installations = BTreeMap::new();
+    let mut owners: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, inst) in &config.installations {
+        let inst = validate_installation(name, inst)
+            .map_err(|e| input(format!("installation {name:?}: {e}")))?;
+        for instance in inst.instance_names(name) {
+            if let Some(other) = owners.insert(instance.clone(), name) {
+                input_bail!(
+                    "installations {other:?} and {name:?} both produce the scale set {instance:?}; rename one"
+                );
+            }
+        }
+        installations.insert(name.clone(), inst);
+    }
+    Ok(Config {
+        version: config.version,
+        cluster: ClusterSettings {
+            cache_root: normalize_abs_path("cluster.cache_root", &config.cluster.cache_root)?,
+            ..config.cluster.clone()
+        },
+        installations,
+    })
+}
+
+/// Parse a mode name, listing the valid ones on error.
+pub fn parse_mode(s: &str) -> Result<Mode> {
+    Mode::ALL
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| {
+            input(format!(
+                "invalid --mode {s:?}: valid modes are {}",
+                Mode::ALL.map(|m| m.as_str()).join(", ")
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(r: Result<impl std::fmt::Debug>) -> String {
+        let e = r.expect_err("expected an error");
+        assert_eq!(crate::error::exit_code(&e), 2, "input errors exit 2: {e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn names() {
+        validate_name("docker-runner", 1).unwrap();
+        validate_name("a", 20).unwrap();
+        assert!(err(validate_name("Docker", 1)).contains("lowercase"));
+        assert!(err(validate_name("-a", 1)).contains("DNS-1123"));
+        assert!(err(validate_name("a-", 1)).contains("DNS-1123"));
+        assert!(err(validate_name("", 1)).contains("DNS-1123"));
+        assert!(err(validate_name("a_b", 1)).contains("DNS-1123"));
+        assert!(err(validate_name("controller", 1)).contains("reserved"));
+        let n45 = "a".repeat(45);
+        validate_name(&n45, 1).unwrap();
+        assert!(err(validate_name(&"a".repeat(46), 1)).contains("at most 45"));
+        // 42 + "-10" = 45 fits, 43 + "-10" does not.
+        validate_name(&"a".repeat(42), 10).unwrap();
+        let m = err(validate_name(&"a".repeat(43), 10));
+        assert!(m.contains("at most 42 characters"), "{m}");
+    }
+
+    #[test]
+    fn repositories() {
+        let ok = |raw: &str, want: &str| assert_eq!(normalize_repository(raw).unwrap(), want);
+        ok(
+            "https://github.com/owner/repo",
+            "https://github.com/owner/repo",
+        );
+        ok(
+            "http://github.com/owner/repo/",
+            "https://github.com/owner/repo",
+        );
+        ok(
+            "https://github.com/owner/repo.git",
+            "https://github.com/owner/repo",
+        );
+        ok(
+            "https://GitHub.com/Owner/Repo.git/",
+            "https://github.com/Owner/Repo",
+        );
+        ok("https://github.com/my-org", "https://github.com/my-org");
+        ok(
+            "https://github.com/enterprises/acme",
+            "https://github.com/enterprises/acme",
+        );
+        ok(
+            "https://ghe.example.com/team/app",
+            "https://ghe.example.com/team/app",
+        );
+        ok(
+            "https://ghe.example.com:8443/org",
+            "https://ghe.example.com:8443/org",
+        );
+        ok(
+            "https://github.com/o/my.repo_x",
+            "https://github.com/o/my.repo_x",
+        );
+        for bad in [
+            "github.com/owner/repo",
+            "ftp://github.com/o/r",
+            "https://github.com",
+            "https://github.com/",
+            "https://github.com/o/r/tree/main",
+            "https://github.com/o/r?x=1",
+            "https://user:pw@github.com/o/r",
+            "https://github.com/o o/r",
+            "https://github.com/o/..",
+            "https://bad host/o/r",
+            "https://github.com:99999/o",
+        ] {
+            err(normalize_repository(bad));
+        }
+    }
+
+    #[test]
+    fn cache_specs() {
+        let c = parse_cache_spec("/var/lib/docker/").unwrap();
+        assert_eq!((c.path.as_str(), c.host_path), ("/var/lib/docker", None));
+        let c = parse_cache_spec("/srv//cache:/root/./.cache").unwrap();
+        assert_eq!(c.path, "/root/.cache");
+        assert_eq!(c.host_path.as_deref(), Some("/srv/cache"));
+        assert!(err(parse_cache_spec("var/lib/docker")).contains("absolute"));
+        assert!(err(parse_cache_spec("/a/../b")).contains(".."));
+        assert!(err(parse_cache_spec(":/a")).contains("both sides"));
+        assert!(err(parse_cache_spec("/a:")).contains("both sides"));
+        assert!(err(parse_cache_spec("/a:/b:/c")).contains("':'"));
+        assert!(err(parse_cache_spec("")).contains("empty"));
+        assert!(err(parse_cache_spec("rel:/b")).contains("absolute"));
+    }
+
+    #[test]
+    fn cache_lists() {
+        let c = |p: &str| Cache {
+            path: p.into(),
+            host_path: None,
+        };
+        let m = err(validate_caches(&[c("/nix/store")]));
+        assert!(m.contains("/root/.cache/nix"), "{m}");
+        err(validate_caches(&[c("/nix/store/abc")]));
+        err(validate_caches(&[c("/")]));
+        err(validate_caches(&[c("/proc/x")]));
+        err(validate_caches(&[c("/sys")]));
+        assert!(err(validate_caches(&[c("/a"), c("/a/")])).contains("twice"));
+        let h = |h: &str, p: &str| Cache {
+            path: p.into(),
+            host_path: Some(h.into()),
+        };
+        assert!(err(validate_caches(&[h("/h", "/a"), h("/h/", "/b")])).contains("share"));
+        validate_caches(&[c("/var/lib/docker"), c("/root/.cache"), h("/h", "/x")]).unwrap();
+        // "/nixos" is not under /nix.
+        validate_caches(&[c("/nixos")]).unwrap();
+    }
+
+    #[test]
+    fn runner_counts() {
+        validate_runners(0, 5, 1).unwrap();
+        validate_runners(1, 1, 3).unwrap();
+        assert!(err(validate_runners(6, 5, 1)).contains("<= max"));
+        err(validate_runners(0, 0, 1));
+        err(validate_runners(0, 101, 1));
+        err(validate_runners(1, 1, 0));
+        err(validate_runners(1, 1, 21));
+        assert!(err(validate_runners(0, 5, 3)).contains("exactly one runner"));
+    }
+
+    #[test]
+    fn credentials() {
+        validate_auth(&Auth::Pat {
+            token: "ghp_x".into(),
+        })
+        .unwrap();
+        err(validate_auth(&Auth::Pat { token: "".into() }));
+        err(validate_auth(&Auth::Pat {
+            token: "a b".into(),
+        }));
+        let app = |id: &str, inst: &str, key: &str| Auth::GithubApp {
+            app_id: id.into(),
+            installation_id: inst.into(),
+            private_key: key.into(),
+        };
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n";
+        validate_auth(&app("123", "456", key)).unwrap();
+        validate_auth(&app("Iv23li.abc", "456", key)).unwrap();
+        err(validate_auth(&app("", "456", key)));
+        err(validate_auth(&app("123", "x", key)));
+        err(validate_auth(&app("123", "456", "not a key")));
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("dind").unwrap(), Mode::Dind);
+        let m = err(parse_mode("docker"));
+        assert!(
+            m.contains("kubernetes, cached-privileged-kubernetes, dind"),
+            "{m}"
+        );
+    }
+}
