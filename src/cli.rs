@@ -78,6 +78,48 @@ Examples:
   deskrun render docker-runner --show-secrets --output-dir /tmp/rendered")]
     Render(RenderArgs),
 
+    /// Bring the kind cluster to exactly what the config describes
+    #[command(after_help = "\
+Examples:
+  deskrun up
+  deskrun up --dry-run
+  deskrun up docker-runner
+  deskrun -v up            # echo every kind/helm/kubectl command (credentials redacted)")]
+    Up(UpArgs),
+
+    /// Uninstall the runners deskrun deployed (the config is kept)
+    #[command(after_help = "\
+Examples:
+  deskrun down
+  deskrun down --controller
+  deskrun down --delete-cluster")]
+    Down(DownArgs),
+
+    /// Show what is deployed: cluster, controller, every scale set (read-only)
+    #[command(after_help = "\
+Examples:
+  deskrun status
+  deskrun status docker-runner
+  deskrun status --output json | jq '.installations[].instances[].runners'")]
+    Status {
+        /// Only this installation
+        name: Option<String>,
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+    },
+
+    /// Create, delete or inspect the kind cluster directly
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  deskrun cluster create
+  deskrun cluster status
+  deskrun cluster delete"
+    )]
+    Cluster(ClusterCommand),
+
     /// Print the deskrun version
     Version,
 
@@ -90,6 +132,51 @@ Examples:
         /// Shell to generate completions for
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create the kind cluster (with the cache mounts the config needs)
+    Create,
+    /// Delete the kind cluster; host caches are kept
+    Delete,
+    /// Show whether the cluster exists and runs, and its cache mounts
+    Status {
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Installations to deploy [default: all; only then are removed ones uninstalled]
+    pub names: Vec<String>,
+
+    /// Print the plan (create / upgrade / unchanged / remove) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Scale sets deployed at once
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub parallel: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also uninstall the ARC controller
+    #[arg(long)]
+    pub controller: bool,
+
+    /// Delete the kind cluster (host caches are kept)
+    #[arg(long)]
+    pub delete_cluster: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

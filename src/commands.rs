@@ -1,12 +1,19 @@
 //! One small function per command: call the library, print the result.
 //! Data goes to stdout; progress, hints and errors to stderr.
 
-use crate::cli::{AddArgs, AuthTypeArg, Cli, Command, ListFormat, ModeArg, RenderArgs};
+use crate::cli::{
+    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, ListFormat, ModeArg, RenderArgs,
+    StatusFormat, UpArgs,
+};
 use crate::config::{Store, default_path};
 use crate::error::input;
+use crate::exec::Runner;
 use crate::input_bail;
 use crate::model::{Auth, Mode};
 use crate::ops;
+use crate::ops::session::Session;
+use crate::progress::Progress;
+use crate::tools::{Timeouts, cache_dir};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::{Read, Write};
@@ -46,6 +53,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { output } => list(&g, output),
         Command::Remove { name } => remove(&g, &name),
         Command::Render(args) => render(&g, args),
+        Command::Up(args) => up(&g, args),
+        Command::Down(args) => down(&g, args),
+        Command::Status { name, output } => status(&g, name.as_deref(), output),
+        Command::Cluster(cmd) => cluster(&g, cmd),
         Command::Version => {
             println!("deskrun {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -213,6 +224,140 @@ fn render(g: &Globals, args: RenderArgs) -> Result<()> {
         }
         None => print_stdout(&crate::render::to_stream(&files)),
     }
+}
+
+/// Run `f` with a session: a runner that redacts every credential of the
+/// config and, with -v, echoes each command.
+fn with_session<T>(g: &Globals, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
+    let secrets = g.store.load().map(|c| c.secrets()).unwrap_or_default();
+    let runner = Runner::new().with_secrets(secrets).echo(g.verbose >= 1);
+    let progress = Progress::new(g.quiet, g.verbose >= 1);
+    let session = Session {
+        store: &g.store,
+        runner: &runner,
+        progress: &progress,
+        timeouts: Timeouts::from_env(),
+        cache_dir: cache_dir(),
+    };
+    f(&session)
+}
+
+fn up(g: &Globals, args: UpArgs) -> Result<()> {
+    let opts = ops::up::UpOptions {
+        names: args.names,
+        dry_run: args.dry_run,
+        parallel: usize::from(args.parallel),
+    };
+    let report = with_session(g, |s| ops::up::up(s, &opts))?;
+    if opts.dry_run {
+        println!(
+            "plan for cluster {} (context {}, namespace {}); nothing was changed:",
+            report.plan.cluster, report.plan.context, report.plan.namespace
+        );
+        print!("{}", crate::plan::columns(&report.plan.lines()));
+        return Ok(());
+    }
+    if report.applied {
+        println!("up: {}", report.summary());
+    } else {
+        println!("up: nothing to do; {}", report.summary());
+    }
+    let runs_on: Vec<&str> = report
+        .plan
+        .instances
+        .iter()
+        .map(|i| i.instance.as_str())
+        .collect();
+    if !runs_on.is_empty() {
+        g.note(format!("workflows use runs-on: {}", runs_on.join(" | ")));
+    }
+    Ok(())
+}
+
+fn down(g: &Globals, args: DownArgs) -> Result<()> {
+    let opts = ops::down::DownOptions {
+        controller: args.controller,
+        delete_cluster: args.delete_cluster,
+        parallel: ops::up::DEFAULT_PARALLEL,
+    };
+    let report = with_session(g, |s| ops::down::down(s, &opts))?;
+    if !report.cluster_found {
+        println!("down: no kind cluster, nothing to uninstall");
+    } else if report.cluster_deleted {
+        println!("down: deleted the kind cluster");
+    } else if report.uninstalled.is_empty() {
+        println!("down: nothing deskrun deployed was found");
+    } else {
+        println!("down: uninstalled {}", report.uninstalled.join(", "));
+    }
+    g.note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
+    for dir in &report.cache_dirs {
+        g.note(format!("  {dir}"));
+    }
+    Ok(())
+}
+
+fn status(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
+    // Status is read-only and for reading: no progress lines.
+    let quiet = Globals {
+        store: g.store.clone(),
+        verbose: g.verbose,
+        quiet: true,
+    };
+    let report = with_session(&quiet, |s| ops::status::status(s, name))?;
+    match format {
+        StatusFormat::Table => print_stdout(&ops::status::table(&report)),
+        StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n")),
+    }
+}
+
+fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
+    match cmd {
+        ClusterCommand::Create => {
+            if with_session(g, ops::cluster::cluster_create)? {
+                println!("cluster: created");
+            } else {
+                println!("cluster: already exists (delete it first to change its mounts)");
+            }
+        }
+        ClusterCommand::Delete => {
+            if with_session(g, ops::cluster::cluster_delete)? {
+                println!("cluster: deleted; host caches are kept");
+            } else {
+                println!("cluster: does not exist");
+            }
+        }
+        ClusterCommand::Status { output } => {
+            let r = with_session(g, ops::cluster::cluster_status)?;
+            match output {
+                StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&r)? + "\n"))?,
+                StatusFormat::Table => {
+                    let state = match (r.exists, r.running) {
+                        (false, _) => "absent",
+                        (true, Some(true)) => "running",
+                        (true, _) => "stopped",
+                    };
+                    println!("cluster {} {state} (context {})", r.name, r.context);
+                    for m in &r.wanted_mounts {
+                        let ok = if r.missing_mounts.contains(m) {
+                            "MISSING"
+                        } else if r.exists {
+                            "mounted"
+                        } else {
+                            "-"
+                        };
+                        println!("mount {m} {ok}");
+                    }
+                    if !r.missing_mounts.is_empty() {
+                        println!(
+                            "fix: `deskrun down --delete-cluster && deskrun up` re-creates the cluster with every mount (host caches are kept)"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Print to stdout; a closed pipe (`| head`) is not an error.

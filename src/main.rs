@@ -19,6 +19,8 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
+    // Ctrl-C stops the children, removes temp files and exits 130.
+    deskrun::exec::install_interrupt_handler();
     if let Err(err) = deskrun::commands::run(cli) {
         eprintln!("error: {err:#}");
         std::process::exit(exit_code(&err));

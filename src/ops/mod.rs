@@ -2,6 +2,11 @@
 //! The CLI (`src/cli.rs`) only parses flags and formats what these return.
 
 pub mod add;
+pub mod cluster;
+pub mod down;
 pub mod list;
 pub mod remove;
 pub mod render;
+pub mod session;
+pub mod status;
+pub mod up;

@@ -1,0 +1,101 @@
+//! `deskrun down`: uninstall what `up` deployed. The config is kept, and so
+//! are host caches.
+
+use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::ops::session::{Session, parallel, run_step};
+use crate::render::{kind_cluster, kind_mounts};
+use crate::tools::{HELM, KIND, KUBECTL, Kube};
+use anyhow::{Result, anyhow};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownOptions {
+    /// Also uninstall the ARC controller.
+    pub controller: bool,
+    /// Delete the kind cluster (everything in it goes with it).
+    pub delete_cluster: bool,
+    pub parallel: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct DownReport {
+    pub cluster_found: bool,
+    pub uninstalled: Vec<String>,
+    pub cluster_deleted: bool,
+    /// Host directories that still hold caches.
+    pub cache_dirs: Vec<String>,
+}
+
+pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
+    let config: Config = s.store.load()?;
+    s.check_tools(&[KIND, HELM, KUBECTL])?;
+    let _lock = s.cluster_lock()?;
+    let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
+    let mut report = DownReport {
+        cache_dirs: kind_mounts(&kind_cluster(&config)),
+        ..Default::default()
+    };
+    let step = s.progress.start("look for the kind cluster");
+    let exists = kube.cluster_exists();
+    match &exists {
+        Ok(_) => s.progress.done(step),
+        Err(_) => s.progress.failed(step),
+    }
+    if !exists? {
+        return Ok(report);
+    }
+    report.cluster_found = true;
+
+    if opts.delete_cluster {
+        // The releases go with the cluster: uninstalling them first would
+        // only cost time.
+        run_step(
+            s,
+            &format!("delete kind cluster {}", config.cluster.name),
+            || kube.delete_cluster(),
+        )?;
+        report.cluster_deleted = true;
+        return Ok(report);
+    }
+
+    let releases = run_step(s, "list deskrun's helm releases", || {
+        kube.managed_releases()
+    })?;
+    let scale_sets: Vec<String> = releases
+        .iter()
+        .filter(|r| r.name != CONTROLLER_RELEASE)
+        .map(|r| r.name.clone())
+        .collect();
+    let results = parallel(&scale_sets, opts.parallel.max(1), |name| {
+        run_step(s, &format!("uninstall scale set {name}"), || {
+            kube.uninstall(&format!("uninstall scale set {name}"), name)
+        })
+        .map(|_| name.clone())
+    });
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(name) => report.uninstalled.push(name),
+            Err(e) => failures.push(e),
+        }
+    }
+    if failures.is_empty() {
+        run_step(s, "delete deskrun's ConfigMaps", || {
+            kube.delete_managed_configmaps("delete deskrun's ConfigMaps")
+        })?;
+        if opts.controller && releases.iter().any(|r| r.name == CONTROLLER_RELEASE) {
+            run_step(s, "uninstall the ARC controller", || {
+                kube.uninstall("uninstall the ARC controller", CONTROLLER_RELEASE)
+            })?;
+            report.uninstalled.push(CONTROLLER_RELEASE.to_string());
+        }
+    }
+    if !failures.is_empty() {
+        let details: Vec<String> = failures.iter().map(|e| format!("- {e:#}")).collect();
+        return Err(anyhow!(
+            "{} uninstall(s) failed:\n{}\nRun `deskrun down` again once the cause is fixed.",
+            failures.len(),
+            details.join("\n")
+        ));
+    }
+    Ok(report)
+}

@@ -1,0 +1,251 @@
+//! `deskrun status`: what is deployed, read-only.
+
+use crate::input_bail;
+use crate::model::Config;
+use crate::ops::session::{Session, run_step};
+use crate::ops::up::observe;
+use crate::plan::Observed;
+use crate::render::{ANNOTATION_INPUTS_HASH, render};
+use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+/// The stable shape of `deskrun status --output json` (see README).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub cluster: ClusterStatus,
+    pub controller: Option<ControllerStatus>,
+    pub installations: Vec<InstallationStatus>,
+    /// Scale sets deskrun deployed that the config no longer has
+    /// (`deskrun up` removes them).
+    pub not_in_config: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub context: String,
+    pub namespace: String,
+    pub exists: bool,
+    /// Whether the node container runs (`None` when there is no cluster).
+    pub running: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControllerStatus {
+    pub release: String,
+    pub status: String,
+    pub version: String,
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallationStatus {
+    pub name: String,
+    pub mode: String,
+    pub instances: Vec<InstanceStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub deployed: bool,
+    pub release_status: Option<String>,
+    pub revision: Option<String>,
+    /// Whether what runs matches the config (`deskrun up` would not touch it).
+    pub up_to_date: bool,
+    pub runners: Option<RunnerCounts>,
+    /// Phase of the listener pod (`Running`, `Pending`, ...), if there is one.
+    pub listener: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerCounts {
+    pub current: u64,
+    pub pending: u64,
+    pub running: u64,
+}
+
+const LISTENER_SELECTOR: &str = "app.kubernetes.io/component=runner-scale-set-listener";
+
+pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
+    let config: Config = s.store.load()?;
+    if let Some(name) = only
+        && !config.installations.contains_key(name)
+    {
+        input_bail!("no installation named {name:?}; `deskrun list` shows the configured ones");
+    }
+    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
+    let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
+    let observed: Observed = run_step(s, "read the cluster state", || observe(&kube))?;
+    let running = if observed.cluster_exists {
+        Some(kube.node_info()?.is_some_and(|n| n.running))
+    } else {
+        None
+    };
+    let listeners = if observed.controller().is_some() && running == Some(true) {
+        kube.get_selected("read the listener pods", "pods", LISTENER_SELECTOR)?
+    } else {
+        vec![]
+    };
+    let rendered = render(&config, &[])?;
+
+    let installations = config
+        .installations
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+        .map(|(name, inst)| InstallationStatus {
+            name: name.clone(),
+            mode: inst.mode.to_string(),
+            instances: rendered
+                .instances
+                .iter()
+                .filter(|r| &r.installation == name)
+                .map(|r| {
+                    let release = observed.release(&r.instance);
+                    let ars = observed.runner_set(&r.instance);
+                    let hash = ars
+                        .and_then(|a| a.pointer("/metadata/annotations"))
+                        .and_then(|a| a.get(ANNOTATION_INPUTS_HASH))
+                        .and_then(Json::as_str);
+                    let count = |field: &str| {
+                        ars.and_then(|a| a.pointer(&format!("/status/{field}")))
+                            .and_then(Json::as_u64)
+                            .unwrap_or(0)
+                    };
+                    InstanceStatus {
+                        name: r.instance.clone(),
+                        deployed: release.is_some(),
+                        release_status: release.map(|rel| rel.status.clone()),
+                        revision: release.map(|rel| rel.revision.clone()),
+                        up_to_date: release.is_some_and(|rel| rel.status == "deployed")
+                            && hash == Some(r.inputs_hash.as_str()),
+                        runners: ars.map(|_| RunnerCounts {
+                            current: count("currentRunners"),
+                            pending: count("pendingEphemeralRunners"),
+                            running: count("runningEphemeralRunners"),
+                        }),
+                        listener: listeners
+                            .iter()
+                            .find(|p| {
+                                p.pointer("/metadata/labels")
+                                    .and_then(|l| l.get("actions.github.com/scale-set-name"))
+                                    .and_then(Json::as_str)
+                                    == Some(r.instance.as_str())
+                            })
+                            .and_then(|p| p.pointer("/status/phase"))
+                            .and_then(Json::as_str)
+                            .map(String::from),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+
+    let not_in_config = observed
+        .scale_set_releases()
+        .filter(|rel| !rendered.instances.iter().any(|r| r.instance == rel.name))
+        .map(|rel| rel.name.clone())
+        .collect();
+    Ok(StatusReport {
+        cluster: ClusterStatus {
+            name: config.cluster.name.clone(),
+            context: config.cluster.context(),
+            namespace: config.cluster.namespace.clone(),
+            exists: observed.cluster_exists,
+            running,
+        },
+        controller: observed.controller().map(|rel| ControllerStatus {
+            release: rel.name.clone(),
+            status: rel.status.clone(),
+            version: rel.chart_and_version().1.to_string(),
+            revision: rel.revision.clone(),
+        }),
+        installations,
+        not_in_config,
+    })
+}
+
+/// The report as text for people and grep.
+pub fn table(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let state = match (r.cluster.exists, r.cluster.running) {
+        (false, _) => "absent (run `deskrun up`)",
+        (true, Some(true)) => "running",
+        (true, _) => "stopped (is Docker running? `docker start <cluster>-control-plane`)",
+    };
+    out.push_str(&format!(
+        "cluster     {}  {state}  (context {}, namespace {})\n",
+        r.cluster.name, r.cluster.context, r.cluster.namespace
+    ));
+    match &r.controller {
+        Some(c) => out.push_str(&format!(
+            "controller  {}  {}  version {}  revision {}\n",
+            c.release, c.status, c.version, c.revision
+        )),
+        None => out.push_str("controller  not installed\n"),
+    }
+    let mut rows = vec![
+        [
+            "INSTALLATION",
+            "INSTANCE",
+            "RELEASE",
+            "REVISION",
+            "UP-TO-DATE",
+            "RUNNERS",
+            "PENDING",
+            "RUNNING",
+            "LISTENER",
+        ]
+        .map(String::from),
+    ];
+    for i in &r.installations {
+        for inst in &i.instances {
+            let dash = || "-".to_string();
+            let n = |f: fn(&RunnerCounts) -> u64| {
+                inst.runners
+                    .as_ref()
+                    .map_or_else(dash, |c| f(c).to_string())
+            };
+            rows.push([
+                i.name.clone(),
+                inst.name.clone(),
+                inst.release_status
+                    .clone()
+                    .unwrap_or_else(|| "not-deployed".into()),
+                inst.revision.clone().unwrap_or_else(dash),
+                if inst.up_to_date {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                n(|c| c.current),
+                n(|c| c.pending),
+                n(|c| c.running),
+                inst.listener.clone().unwrap_or_else(dash),
+            ]);
+        }
+    }
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for name in &r.not_in_config {
+        out.push_str(&format!(
+            "not in config: {name} (deployed by deskrun; `deskrun up` removes it)\n"
+        ));
+    }
+    out
+}

@@ -1,0 +1,335 @@
+//! `deskrun up`: converge the kind cluster on the config.
+//!
+//! observe (3 calls) -> plan (pure) -> apply. An unchanged instance gets no
+//! mutating call; a changed one is upgraded in place; releases deskrun
+//! manages that the config no longer has are uninstalled. Instances deploy
+//! concurrently, at most `parallel` at a time.
+
+use crate::input_bail;
+use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::ops::session::{Session, parallel, run_step};
+use crate::plan::{Action, Observed, Plan, Repair, plan};
+use crate::render::{
+    InstanceRender, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED, Rendered, render,
+};
+use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
+use anyhow::{Context, Result, anyhow};
+use serde_json::Value as Json;
+
+pub const DEFAULT_PARALLEL: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Installations to deploy; empty = all (and only then are removals done).
+    pub names: Vec<String>,
+    pub dry_run: bool,
+    /// Instances deployed at once.
+    pub parallel: usize,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions {
+            names: vec![],
+            dry_run: false,
+            parallel: DEFAULT_PARALLEL,
+        }
+    }
+}
+
+/// What `up` found and did.
+#[derive(Debug)]
+pub struct UpReport {
+    pub plan: Plan,
+    pub applied: bool,
+}
+
+impl UpReport {
+    pub fn summary(&self) -> String {
+        let count = |a: Action| self.plan.instances.iter().filter(|i| i.action == a).count();
+        format!(
+            "{} created, {} upgraded, {} unchanged, {} removed (cluster {}, context {}, namespace {})",
+            count(Action::Create),
+            count(Action::Upgrade),
+            count(Action::Unchanged),
+            self.plan.removals.len(),
+            self.plan.cluster,
+            self.plan.context,
+            self.plan.namespace
+        )
+    }
+}
+
+/// Read the cluster: three calls (kind, helm, kubectl), or one when there is
+/// no cluster.
+pub fn observe(kube: &Kube) -> Result<Observed> {
+    if !kube.cluster_exists()? {
+        return Ok(Observed::default());
+    }
+    let releases = kube.managed_releases()?;
+    let has_controller = releases.iter().any(|r| r.name == CONTROLLER_RELEASE);
+    // The AutoscalingRunnerSet type exists only once the controller's CRDs do.
+    let types = if has_controller {
+        "autoscalingrunnersets.actions.github.com,configmaps"
+    } else {
+        "configmaps"
+    };
+    let items = kube.get_managed("read deskrun's runner sets and ConfigMaps", types)?;
+    let (runner_sets, configmaps): (Vec<Json>, Vec<Json>) = items
+        .into_iter()
+        .partition(|o| o.get("kind").and_then(Json::as_str) == Some("AutoscalingRunnerSet"));
+    let configmaps = configmaps
+        .into_iter()
+        .filter(|o| o.get("kind").and_then(Json::as_str) == Some("ConfigMap"))
+        .collect();
+    Ok(Observed {
+        cluster_exists: true,
+        releases,
+        runner_sets,
+        configmaps,
+    })
+}
+
+/// Check names given on the command line against the config.
+pub fn check_names(config: &Config, names: &[String]) -> Result<()> {
+    for name in names {
+        if !config.installations.contains_key(name) {
+            input_bail!("no installation named {name:?}; `deskrun list` shows the configured ones");
+        }
+    }
+    Ok(())
+}
+
+pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
+    let config = s.store.load()?;
+    check_names(&config, &opts.names)?;
+    let rendered = render(&config, &[])?;
+    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(s.cluster_lock()?)
+    };
+    let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
+
+    let step = s.progress.start("read the cluster state");
+    let observed = match observe(&kube) {
+        Ok(o) => {
+            s.progress.done(step);
+            o
+        }
+        Err(e) => {
+            s.progress.failed(step);
+            return Err(e);
+        }
+    };
+    let plan = plan(&config, &rendered, &observed, &opts.names);
+    if opts.dry_run || plan.is_noop() {
+        return Ok(UpReport {
+            plan,
+            applied: false,
+        });
+    }
+    apply(s, &kube, &config, &rendered, &plan, opts.parallel)?;
+    Ok(UpReport {
+        plan,
+        applied: true,
+    })
+}
+
+fn host_dirs(config: &Config, rendered: &Rendered) -> Vec<String> {
+    let mut dirs = vec![config.cluster.cache_root.clone()];
+    dirs.extend(crate::render::kind_mounts(&rendered.kind_cluster));
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn apply(
+    s: &Session,
+    kube: &Kube,
+    config: &Config,
+    rendered: &Rendered,
+    plan: &Plan,
+    workers: usize,
+) -> Result<()> {
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+
+    if plan.create_cluster {
+        run_step(s, &format!("create kind cluster {}", plan.cluster), || {
+            // kind would create missing mount sources as root; make them as
+            // the user so jobs and the user can both write the caches.
+            for dir in host_dirs(config, rendered) {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
+            }
+            kube.create_cluster(&serde_yaml::to_string(&rendered.kind_cluster)?)
+        })?;
+    }
+
+    let to_deploy: Vec<&InstanceRender> = plan
+        .instances
+        .iter()
+        .filter(|i| i.action.mutates())
+        .filter_map(|i| rendered.instances.iter().find(|r| r.instance == i.instance))
+        .collect();
+
+    // Caches live on the host only if the node mounts them, and kind can add
+    // mounts only when it creates a cluster.
+    let mut unmounted: Vec<(&str, String)> = Vec::new();
+    if !plan.create_cluster && to_deploy.iter().any(|r| !r.cache_host_paths.is_empty()) {
+        let node = run_step(s, "check the kind node's cache mounts", || kube.node_info())?
+            .ok_or_else(|| {
+                anyhow!(
+                    "the kind node container {} was not found although kind lists cluster {}; \
+                     is Docker running? Check with `docker ps -a`",
+                    kube.node_container(),
+                    plan.cluster
+                )
+            })?;
+        for r in &to_deploy {
+            for path in &r.cache_host_paths {
+                if !node.covers(path) {
+                    unmounted.push((r.instance.as_str(), path.clone()));
+                }
+            }
+        }
+    }
+    for (instance, path) in &unmounted {
+        failures.push(anyhow!(
+            "scale set {instance}: its cache host path {path} is not mounted into the kind node {node}, \
+             so the cache would live inside the node and vanish with it. kind adds mounts only when it \
+             creates a cluster: run `deskrun down --delete-cluster && deskrun up` to re-create it with \
+             the mount. Kept: your config and every host cache directory. Lost: what lives only in the \
+             cluster (runner pods, images the node pulled, the controller), which `up` re-deploys.",
+            node = kube.node_container()
+        ));
+    }
+
+    if let Some(c) = &plan.controller {
+        let values = serde_yaml::to_string(&rendered.controller_values)?;
+        run_step(
+            s,
+            &format!(
+                "{} ARC controller {} ({})",
+                verb(&c.action),
+                CONTROLLER_RELEASE,
+                c.version
+            ),
+            || {
+                repair(kube, CONTROLLER_RELEASE, c.repair.as_ref())?;
+                kube.upgrade_install(
+                    "install the ARC controller",
+                    CONTROLLER_RELEASE,
+                    &config.cluster.controller_chart,
+                    &values,
+                    &[(LABEL_MANAGED, "true")],
+                )?;
+                kube.wait_for_crds()
+            },
+        )?;
+    }
+
+    let blocked: Vec<&str> = unmounted.iter().map(|(i, _)| *i).collect();
+    let deployable: Vec<(&InstanceRender, &crate::plan::InstancePlan)> = plan
+        .instances
+        .iter()
+        .filter(|i| i.action.mutates() && !blocked.contains(&i.instance.as_str()))
+        .filter_map(|i| {
+            rendered
+                .instances
+                .iter()
+                .find(|r| r.instance == i.instance)
+                .map(|r| (r, i))
+        })
+        .collect();
+    let results = parallel(&deployable, workers, |(r, p)| {
+        run_step(
+            s,
+            &format!("{} scale set {}", verb(&p.action), r.instance),
+            || deploy_instance(kube, config, r, p),
+        )
+    });
+    failures.extend(results.into_iter().filter_map(Result::err));
+
+    let results = parallel(&plan.removals, workers, |rm| {
+        run_step(s, &format!("remove scale set {}", rm.instance), || {
+            kube.uninstall(
+                &format!("uninstall scale set {}", rm.instance),
+                &rm.instance,
+            )?;
+            kube.delete_configmaps(
+                &format!("delete the ConfigMaps of {}", rm.instance),
+                &rm.configmaps,
+            )
+        })
+    });
+    failures.extend(results.into_iter().filter_map(Result::err));
+
+    if !plan.stale_configmaps.is_empty()
+        && let Err(e) = run_step(s, "delete unused hook-extension ConfigMaps", || {
+            kube.delete_configmaps("delete unused ConfigMaps", &plan.stale_configmaps)
+        })
+    {
+        failures.push(e);
+    }
+
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let n = failures.len();
+    let details: Vec<String> = failures.iter().map(|e| format!("- {e:#}")).collect();
+    Err(anyhow!(
+        "{n} step(s) failed:\n{}\nYour config is unchanged; fix the cause and run `deskrun up` again: it picks up where this run stopped.",
+        details.join("\n")
+    ))
+}
+
+fn verb(action: &Action) -> &'static str {
+    match action {
+        Action::Create => "install",
+        Action::Upgrade => "upgrade",
+        Action::Unchanged => "keep",
+        Action::Remove => "remove",
+    }
+}
+
+fn repair(kube: &Kube, release: &str, repair: Option<&Repair>) -> Result<()> {
+    match repair {
+        None => Ok(()),
+        Some(Repair::UninstallFirst) => kube.uninstall(
+            &format!("uninstall the interrupted install of {release}"),
+            release,
+        ),
+        Some(Repair::RollbackFirst) => kube.rollback(
+            &format!("roll back the interrupted upgrade of {release}"),
+            release,
+        ),
+    }
+}
+
+fn deploy_instance(
+    kube: &Kube,
+    config: &Config,
+    r: &InstanceRender,
+    p: &crate::plan::InstancePlan,
+) -> Result<()> {
+    repair(kube, &r.instance, p.repair.as_ref())?;
+    if let (true, Some(cm)) = (p.apply_configmap, &r.hook_extension) {
+        kube.apply(
+            &format!("apply the hook-extension ConfigMap of {}", r.instance),
+            &serde_json::to_string(cm)?,
+        )?;
+    }
+    kube.upgrade_install(
+        &format!("deploy scale set {}", r.instance),
+        &r.instance,
+        &config.cluster.scale_set_chart,
+        &serde_yaml::to_string(&r.values)?,
+        &[
+            (LABEL_MANAGED, "true"),
+            (LABEL_INSTALLATION, &r.installation),
+            (LABEL_INSTANCE, &r.instance),
+        ],
+    )
+}

@@ -1,0 +1,390 @@
+//! Planning: what `up` must do, as a pure function of the rendered config and
+//! what was observed in the cluster. Nothing here runs a tool.
+
+use crate::model::{CONTROLLER_CHART, CONTROLLER_RELEASE, Config, SCALE_SET_CHART};
+use crate::render::{ANNOTATION_INPUTS_HASH, InstanceRender, LABEL_INSTANCE, Rendered};
+use crate::tools::Release;
+use serde::Serialize;
+use serde_json::Value as Json;
+use std::collections::BTreeSet;
+
+/// What deskrun saw in the cluster (three calls: kind, helm, kubectl).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub cluster_exists: bool,
+    /// Releases labelled `deskrun.dev/managed=true` in the namespace.
+    pub releases: Vec<Release>,
+    /// AutoscalingRunnerSets labelled `deskrun.dev/managed=true`.
+    pub runner_sets: Vec<Json>,
+    /// ConfigMaps labelled `deskrun.dev/managed=true`.
+    pub configmaps: Vec<Json>,
+}
+
+fn name_of(obj: &Json) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .unwrap_or("")
+}
+
+fn hash_of(obj: &Json) -> Option<&str> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANNOTATION_INPUTS_HASH))
+        .and_then(Json::as_str)
+}
+
+impl Observed {
+    pub fn release(&self, name: &str) -> Option<&Release> {
+        self.releases.iter().find(|r| r.name == name)
+    }
+
+    pub fn controller(&self) -> Option<&Release> {
+        self.releases
+            .iter()
+            .find(|r| r.name == CONTROLLER_RELEASE && r.chart_and_version().0 == CONTROLLER_CHART)
+    }
+
+    pub fn runner_set(&self, name: &str) -> Option<&Json> {
+        self.runner_sets.iter().find(|o| name_of(o) == name)
+    }
+
+    pub fn configmap(&self, name: &str) -> Option<&Json> {
+        self.configmaps.iter().find(|o| name_of(o) == name)
+    }
+
+    /// Scale-set releases deskrun manages.
+    pub fn scale_set_releases(&self) -> impl Iterator<Item = &Release> {
+        self.releases
+            .iter()
+            .filter(|r| r.chart_and_version().0 == SCALE_SET_CHART)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Upgrade,
+    Unchanged,
+    Remove,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Upgrade => "upgrade",
+            Action::Unchanged => "unchanged",
+            Action::Remove => "remove",
+        }
+    }
+
+    pub fn mutates(&self) -> bool {
+        !matches!(self, Action::Unchanged)
+    }
+}
+
+/// Something helm must do before a release can be upgraded again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Repair {
+    /// An install was interrupted (`pending-install`): uninstall the
+    /// half-made release, then install. Nothing ever ran from it.
+    UninstallFirst,
+    /// An upgrade or rollback was interrupted: roll back to the last good
+    /// revision, then upgrade.
+    RollbackFirst,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstancePlan {
+    pub installation: String,
+    pub instance: String,
+    pub action: Action,
+    pub reason: String,
+    pub repair: Option<Repair>,
+    /// ConfigMaps of this instance that must be (re)applied before helm.
+    pub apply_configmap: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RemovalPlan {
+    pub instance: String,
+    pub reason: String,
+    /// Its ConfigMaps, deleted after the release.
+    pub configmaps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub cluster: String,
+    pub context: String,
+    pub namespace: String,
+    pub create_cluster: bool,
+    /// `None`: the controller is deployed at the configured version.
+    pub controller: Option<ControllerPlan>,
+    pub instances: Vec<InstancePlan>,
+    pub removals: Vec<RemovalPlan>,
+    /// deskrun ConfigMaps no instance uses any more (e.g. after a mode change).
+    pub stale_configmaps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControllerPlan {
+    pub action: Action,
+    pub reason: String,
+    pub version: String,
+    pub repair: Option<Repair>,
+}
+
+fn repair_for(status: &str) -> Option<Repair> {
+    match status {
+        "pending-install" => Some(Repair::UninstallFirst),
+        "pending-upgrade" | "pending-rollback" => Some(Repair::RollbackFirst),
+        _ => None,
+    }
+}
+
+fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
+    let cm_name = r
+        .hook_extension
+        .as_ref()
+        .and_then(|cm| cm.get("metadata")?.get("name")?.as_str().map(String::from));
+    let cm_current = cm_name
+        .as_deref()
+        .is_none_or(|n| observed.configmap(n).and_then(hash_of) == Some(r.inputs_hash.as_str()));
+    let (action, reason, repair) = match observed.release(&r.instance) {
+        None => (Action::Create, "new".to_string(), None),
+        Some(rel) => {
+            let repair = repair_for(&rel.status);
+            let ars_hash = observed.runner_set(&r.instance).and_then(hash_of);
+            if repair == Some(Repair::UninstallFirst) {
+                (
+                    Action::Create,
+                    "an earlier install was interrupted (pending-install)".to_string(),
+                    repair,
+                )
+            } else if repair.is_some() {
+                (
+                    Action::Upgrade,
+                    format!("an earlier operation was interrupted ({})", rel.status),
+                    repair,
+                )
+            } else if rel.status != "deployed" {
+                (Action::Upgrade, format!("release is {}", rel.status), None)
+            } else if ars_hash.is_none() {
+                (
+                    Action::Upgrade,
+                    "its AutoscalingRunnerSet is missing".to_string(),
+                    None,
+                )
+            } else if ars_hash != Some(r.inputs_hash.as_str()) {
+                (Action::Upgrade, "configuration changed".to_string(), None)
+            } else if !cm_current {
+                (
+                    Action::Upgrade,
+                    "hook-extension ConfigMap missing or changed".to_string(),
+                    None,
+                )
+            } else {
+                (Action::Unchanged, "up to date".to_string(), None)
+            }
+        }
+    };
+    InstancePlan {
+        installation: r.installation.clone(),
+        instance: r.instance.clone(),
+        apply_configmap: cm_name.is_some() && (action != Action::Unchanged),
+        action,
+        reason,
+        repair,
+    }
+}
+
+/// Plan `up`. `only` restricts create/upgrade to those installations and
+/// disables removals (a partial `up` never uninstalls anything).
+pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[String]) -> Plan {
+    let wanted = &config.cluster.controller_chart.version;
+    let controller = match observed.controller() {
+        None => Some(ControllerPlan {
+            action: Action::Create,
+            reason: "not installed".into(),
+            version: wanted.clone(),
+            repair: None,
+        }),
+        Some(rel) => {
+            let (_, version) = rel.chart_and_version();
+            let repair = repair_for(&rel.status);
+            if rel.status != "deployed" {
+                Some(ControllerPlan {
+                    action: Action::Upgrade,
+                    reason: format!("release is {}", rel.status),
+                    version: wanted.clone(),
+                    repair,
+                })
+            } else if version != wanted {
+                Some(ControllerPlan {
+                    action: Action::Upgrade,
+                    reason: format!("at version {version}"),
+                    version: wanted.clone(),
+                    repair: None,
+                })
+            } else {
+                None
+            }
+        }
+    };
+
+    let instances: Vec<InstancePlan> = rendered
+        .instances
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&r.installation))
+        .map(|r| plan_instance(r, observed))
+        .collect();
+
+    let desired: BTreeSet<&str> = rendered
+        .instances
+        .iter()
+        .map(|r| r.instance.as_str())
+        .collect();
+    let desired_cms: BTreeSet<String> = rendered
+        .instances
+        .iter()
+        .filter_map(|r| r.hook_extension.as_ref().and_then(|cm| cm.pointer_name()))
+        .collect();
+    let mut removals = Vec::new();
+    let mut stale_configmaps = Vec::new();
+    if only.is_empty() {
+        for rel in observed.scale_set_releases() {
+            if desired.contains(rel.name.as_str()) {
+                continue;
+            }
+            let configmaps = observed
+                .configmaps
+                .iter()
+                .filter(|cm| {
+                    cm.pointer("/metadata/labels")
+                        .and_then(|l| l.get(LABEL_INSTANCE))
+                        .and_then(Json::as_str)
+                        == Some(rel.name.as_str())
+                })
+                .map(|cm| name_of(cm).to_string())
+                .collect();
+            removals.push(RemovalPlan {
+                instance: rel.name.clone(),
+                reason: "no longer in the config".into(),
+                configmaps,
+            });
+        }
+        let removed: BTreeSet<&String> = removals.iter().flat_map(|r| &r.configmaps).collect();
+        for cm in &observed.configmaps {
+            let name = name_of(cm).to_string();
+            if !desired_cms.contains(&name) && !removed.contains(&name) {
+                stale_configmaps.push(name);
+            }
+        }
+    }
+
+    Plan {
+        cluster: config.cluster.name.clone(),
+        context: config.cluster.context(),
+        namespace: config.cluster.namespace.clone(),
+        create_cluster: !observed.cluster_exists,
+        controller,
+        instances,
+        removals,
+        stale_configmaps,
+    }
+}
+
+trait PointerName {
+    fn pointer_name(&self) -> Option<String>;
+}
+
+impl PointerName for serde_yaml::Value {
+    fn pointer_name(&self) -> Option<String> {
+        self.get("metadata")?
+            .get("name")?
+            .as_str()
+            .map(String::from)
+    }
+}
+
+impl Plan {
+    /// Whether applying this plan changes anything.
+    pub fn is_noop(&self) -> bool {
+        !self.create_cluster
+            && self.controller.is_none()
+            && self.instances.iter().all(|i| !i.action.mutates())
+            && self.removals.is_empty()
+            && self.stale_configmaps.is_empty()
+    }
+
+    /// The plan as aligned lines: `ACTION  TARGET  DETAIL`.
+    pub fn lines(&self) -> Vec<[String; 3]> {
+        let mut rows = Vec::new();
+        rows.push(if self.create_cluster {
+            [
+                "create".into(),
+                format!("cluster/{}", self.cluster),
+                "kind cluster".into(),
+            ]
+        } else {
+            [
+                "unchanged".into(),
+                format!("cluster/{}", self.cluster),
+                "exists".into(),
+            ]
+        });
+        rows.push(match &self.controller {
+            Some(c) => [
+                if c.action == Action::Create {
+                    "install".into()
+                } else {
+                    "upgrade".into()
+                },
+                format!("controller/{CONTROLLER_RELEASE}"),
+                format!("{} ({})", c.version, c.reason),
+            ],
+            None => [
+                "unchanged".into(),
+                format!("controller/{CONTROLLER_RELEASE}"),
+                "deployed".into(),
+            ],
+        });
+        for i in &self.instances {
+            let mut detail = i.reason.clone();
+            if i.installation != i.instance {
+                detail = format!("{detail} (installation {})", i.installation);
+            }
+            rows.push([
+                i.action.as_str().into(),
+                format!("scale-set/{}", i.instance),
+                detail,
+            ]);
+        }
+        for r in &self.removals {
+            rows.push([
+                "remove".into(),
+                format!("scale-set/{}", r.instance),
+                r.reason.clone(),
+            ]);
+        }
+        for cm in &self.stale_configmaps {
+            rows.push([
+                "remove".into(),
+                format!("configmap/{cm}"),
+                "no longer used".into(),
+            ]);
+        }
+        rows
+    }
+}
+
+/// Format rows as aligned columns.
+pub fn columns(rows: &[[String; 3]]) -> String {
+    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|r| format!("{:<w0$}  {:<w1$}  {}\n", r[0], r[1], r[2]))
+        .collect()
+}

@@ -1,0 +1,694 @@
+//! The external tools deskrun drives, and every argv it passes them.
+//!
+//! All calls go through [`crate::exec::Runner`]; this module only knows what
+//! to ask each tool and how to parse its JSON answer. Every helm and kubectl
+//! call names its context explicitly: deskrun never acts on whatever context
+//! happens to be current.
+
+use crate::exec::{Invocation, Output, Runner, ToolError};
+use crate::model::{CONTROLLER_CHART, ChartSource, ClusterSettings, SCALE_SET_CHART};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A tool deskrun needs, the oldest version it works with, and how to get it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub name: &'static str,
+    pub min_version: (u32, u32, u32),
+    version_args: &'static [&'static str],
+    why_min: &'static str,
+    install: &'static str,
+}
+
+pub const KIND: Tool = Tool {
+    name: "kind",
+    min_version: (0, 23, 0),
+    version_args: &["version"],
+    why_min: "its default node image must run Kubernetes >= 1.29 (native sidecars for dind)",
+    install: "https://kind.sigs.k8s.io/docs/user/quick-start/#installation (e.g. `go install sigs.k8s.io/kind@latest`)",
+};
+pub const HELM: Tool = Tool {
+    name: "helm",
+    min_version: (3, 13, 0),
+    version_args: &["version", "--short"],
+    why_min: "deskrun labels its releases (helm --labels / list --selector)",
+    install: "https://helm.sh/docs/intro/install/",
+};
+pub const KUBECTL: Tool = Tool {
+    name: "kubectl",
+    min_version: (1, 27, 0),
+    version_args: &["version", "--client"],
+    why_min: "older clients are outside Kubernetes' version-skew policy for current kind nodes",
+    install: "https://kubernetes.io/docs/tasks/tools/",
+};
+pub const DOCKER: Tool = Tool {
+    name: "docker",
+    min_version: (20, 10, 0),
+    version_args: &["version", "--format", "{{.Client.Version}}"],
+    why_min: "kind needs a current Docker engine",
+    install: "https://docs.docker.com/engine/install/ (or Docker Desktop)",
+};
+
+/// Parse the first `vX.Y[.Z]` / `X.Y.Z` in a tool's version output.
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let bytes = text.as_bytes();
+    for start in 0..bytes.len() {
+        if !bytes[start].is_ascii_digit() || (start > 0 && bytes[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        // A version follows a 'v', a space, or starts the text.
+        if start > 0 && !matches!(bytes[start - 1], b'v' | b' ' | b'\n' | b'"') {
+            continue;
+        }
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let nums: Vec<u32> = rest[..end]
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .map_while(|s| s.parse().ok())
+            .collect();
+        if nums.len() >= 2 {
+            return Some((nums[0], nums[1], nums.get(2).copied().unwrap_or(0)));
+        }
+    }
+    None
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct VersionCache {
+    #[serde(default)]
+    tools: BTreeMap<String, CachedVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct CachedVersion {
+    modified_ns: u128,
+    size: u64,
+    version: (u32, u32, u32),
+}
+
+/// Find each tool on PATH and check its version. Versions are cached per
+/// binary (path, size, mtime) under `cache_dir`, so a no-op `up` spends no
+/// calls on them.
+pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) -> Result<()> {
+    let cache_file = cache_dir.map(|d| d.join("tool-versions.json"));
+    let mut cache: VersionCache = cache_file
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut dirty = false;
+    for tool in tools {
+        let path = which::which(tool.name).map_err(|_| {
+            anyhow::anyhow!(
+                "`{}` was not found on PATH; deskrun needs it. Install it: {}",
+                tool.name,
+                tool.install
+            )
+        })?;
+        let key = path.display().to_string();
+        let meta = std::fs::metadata(&path).ok();
+        let stamp = meta.as_ref().map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            (modified, m.len())
+        });
+        let cached = cache.tools.get(&key).filter(|c| {
+            stamp.is_some_and(|(modified, size)| c.modified_ns == modified && c.size == size)
+        });
+        let version = match cached {
+            Some(c) => c.version,
+            None => {
+                let out = runner
+                    .run(
+                        &Invocation::new(format!("check {} version", tool.name), tool.name)
+                            .args(tool.version_args.iter().copied())
+                            .timeout(Duration::from_secs(30)),
+                    )
+                    .map_err(anyhow::Error::new)?;
+                let version = parse_version(&out.stdout)
+                    .or_else(|| parse_version(&out.stderr))
+                    .with_context(|| {
+                        format!(
+                            "cannot read the version of {} from `{} {}`: {:?}",
+                            path.display(),
+                            tool.name,
+                            tool.version_args.join(" "),
+                            out.stdout.trim()
+                        )
+                    })?;
+                if let Some((modified, size)) = stamp {
+                    cache.tools.insert(
+                        key,
+                        CachedVersion {
+                            modified_ns: modified,
+                            size,
+                            version,
+                        },
+                    );
+                    dirty = true;
+                }
+                version
+            }
+        };
+        if version < tool.min_version {
+            let (a, b, c) = version;
+            let (x, y, z) = tool.min_version;
+            bail!(
+                "{} {a}.{b}.{c} at {} is too old: deskrun needs {x}.{y}.{z} or newer ({}). Upgrade it: {}",
+                tool.name,
+                path.display(),
+                tool.why_min,
+                tool.install
+            );
+        }
+    }
+    if dirty && let (Some(file), Some(dir)) = (&cache_file, cache_dir) {
+        // Only a cache: failing to write it costs a few calls next time.
+        let _ = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(file, serde_json::to_vec(&cache).unwrap_or_default()));
+    }
+    Ok(())
+}
+
+/// deskrun's cache directory (tool versions): `$XDG_CACHE_HOME/deskrun`.
+pub fn cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("deskrun"))
+}
+
+/// Timeouts of the calls deskrun makes.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Quick reads: `kind get clusters`, `helm list`, `kubectl get`, `docker inspect`.
+    pub query: Duration,
+    /// `kubectl apply/delete/wait`.
+    pub kubectl: Duration,
+    /// helm's own `--timeout` for `--wait`; the process gets a minute more.
+    pub helm_wait: Duration,
+    /// `kind create cluster`.
+    pub cluster: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            query: Duration::from_secs(60),
+            kubectl: Duration::from_secs(120),
+            helm_wait: Duration::from_secs(300),
+            cluster: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Timeouts {
+    /// Every timeout capped at `DESKRUN_CALL_TIMEOUT` seconds when set (slow
+    /// or test machines).
+    pub fn from_env() -> Self {
+        let mut t = Timeouts::default();
+        if let Some(secs) = std::env::var("DESKRUN_CALL_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+        {
+            let cap = Duration::from_secs_f64(secs);
+            t.query = t.query.min(cap);
+            t.kubectl = t.kubectl.min(cap);
+            t.helm_wait = t.helm_wait.min(cap);
+            t.cluster = t.cluster.min(cap);
+        }
+        t
+    }
+
+    fn helm_process(&self) -> Duration {
+        self.helm_wait + Duration::from_secs(60)
+    }
+}
+
+fn go_duration(d: Duration) -> String {
+    format!("{}s", d.as_secs().max(1))
+}
+
+/// A release as `helm list -o json` prints it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    /// helm prints the revision as a string.
+    pub revision: String,
+    pub status: String,
+    pub chart: String,
+    #[serde(default)]
+    pub app_version: String,
+    #[serde(default)]
+    pub updated: String,
+}
+
+impl Release {
+    /// (chart name, chart version) from helm's `chart` field, e.g.
+    /// `gha-runner-scale-set-0.14.2`.
+    pub fn chart_and_version(&self) -> (&str, &str) {
+        for chart in [CONTROLLER_CHART, SCALE_SET_CHART] {
+            if let Some(v) = self
+                .chart
+                .strip_prefix(chart)
+                .and_then(|r| r.strip_prefix('-'))
+            {
+                return (chart, v);
+            }
+        }
+        match self.chart.rsplit_once('-') {
+            Some((c, v)) => (c, v),
+            None => (self.chart.as_str(), ""),
+        }
+    }
+}
+
+/// Typed calls against one kind cluster (its kubeconfig context and namespace).
+pub struct Kube<'a> {
+    pub runner: &'a Runner,
+    pub cluster: &'a ClusterSettings,
+    pub timeouts: Timeouts,
+}
+
+pub const MANAGED_SELECTOR: &str = "deskrun.dev/managed=true";
+
+/// The CRDs the ARC controller chart installs.
+pub const ARC_CRDS: [&str; 4] = [
+    "autoscalingrunnersets.actions.github.com",
+    "autoscalinglisteners.actions.github.com",
+    "ephemeralrunnersets.actions.github.com",
+    "ephemeralrunners.actions.github.com",
+];
+
+fn parse_json<T: serde::de::DeserializeOwned>(step: &str, tool: &str, out: &Output) -> Result<T> {
+    serde_json::from_str(&out.stdout).with_context(|| {
+        let head: String = out.stdout.chars().take(200).collect();
+        format!("step '{step}': cannot parse the JSON {tool} printed (starts with {head:?})")
+    })
+}
+
+impl<'a> Kube<'a> {
+    pub fn new(runner: &'a Runner, cluster: &'a ClusterSettings, timeouts: Timeouts) -> Self {
+        Kube {
+            runner,
+            cluster,
+            timeouts,
+        }
+    }
+
+    fn run(&self, inv: Invocation) -> Result<Output> {
+        self.runner
+            .run(&inv)
+            .map_err(|e: ToolError| anyhow::Error::new(e))
+    }
+
+    fn helm(&self, step: &str, args: &[&str]) -> Invocation {
+        Invocation::new(step, "helm")
+            .args(args.iter().copied())
+            .args(["--kube-context", &self.cluster.context()])
+            .timeout(self.timeouts.query)
+    }
+
+    fn kubectl(&self, step: &str, args: &[&str]) -> Invocation {
+        Invocation::new(step, "kubectl")
+            .args(["--context", &self.cluster.context()])
+            .args(args.iter().copied())
+            .timeout(self.timeouts.kubectl)
+    }
+
+    pub fn node_container(&self) -> String {
+        format!("{}-control-plane", self.cluster.name)
+    }
+
+    // ---- kind -------------------------------------------------------------
+
+    pub fn cluster_exists(&self) -> Result<bool> {
+        let out = self.run(
+            Invocation::new("look for the kind cluster", "kind")
+                .args(["get", "clusters"])
+                .timeout(self.timeouts.query),
+        )?;
+        Ok(out.stdout.lines().any(|l| l.trim() == self.cluster.name))
+    }
+
+    pub fn create_cluster(&self, kind_config_yaml: &str) -> Result<()> {
+        self.run(
+            Invocation::new("create the kind cluster", "kind")
+                .args(["create", "cluster", "--name", &self.cluster.name])
+                .args(["--config", "-", "--wait", "120s"])
+                .stdin(kind_config_yaml.as_bytes().to_vec())
+                .timeout(self.timeouts.cluster),
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_cluster(&self) -> Result<()> {
+        self.run(
+            Invocation::new("delete the kind cluster", "kind")
+                .args(["delete", "cluster", "--name", &self.cluster.name])
+                .timeout(self.timeouts.cluster),
+        )?;
+        Ok(())
+    }
+
+    // ---- docker -----------------------------------------------------------
+
+    /// The node container's state and bind mounts (`None`: no such container).
+    pub fn node_info(&self) -> Result<Option<NodeInfo>> {
+        let step = "inspect the kind node's mounts";
+        let inv = Invocation::new(step, "docker")
+            .args(["inspect", "--type", "container", &self.node_container()])
+            .timeout(self.timeouts.query);
+        let out = match self.runner.run(&inv) {
+            Ok(out) => out,
+            Err(e) if e.stderr_tail.contains("No such") => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let list: Vec<Json> = parse_json(step, "docker", &out)?;
+        let Some(node) = list.into_iter().next() else {
+            return Ok(None);
+        };
+        let mounts = node
+            .get("Mounts")
+            .and_then(Json::as_array)
+            .map(|ms| {
+                ms.iter()
+                    .filter_map(|m| {
+                        Some(NodeMount {
+                            source: m.get("Source")?.as_str()?.to_string(),
+                            destination: m.get("Destination")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let running = node
+            .pointer("/State/Running")
+            .and_then(Json::as_bool)
+            .unwrap_or(false);
+        Ok(Some(NodeInfo { running, mounts }))
+    }
+
+    // ---- helm -------------------------------------------------------------
+
+    /// The releases deskrun manages in its namespace (labelled at install).
+    pub fn managed_releases(&self) -> Result<Vec<Release>> {
+        let step = "list deskrun's helm releases";
+        let out = self.run(self.helm(
+            step,
+            &[
+                "list",
+                "--namespace",
+                &self.cluster.namespace,
+                "--all",
+                "--selector",
+                MANAGED_SELECTOR,
+                "--output",
+                "json",
+            ],
+        ))?;
+        if out.stdout.trim().is_empty() {
+            return Ok(vec![]);
+        }
+        parse_json(step, "helm", &out)
+    }
+
+    /// `helm upgrade --install`, values on stdin (they may hold a credential).
+    pub fn upgrade_install(
+        &self,
+        step: &str,
+        release: &str,
+        chart: &ChartSource,
+        values_yaml: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<()> {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let wait = go_duration(self.timeouts.helm_wait);
+        let mut args = vec!["upgrade", "--install", release, chart.source.as_str()];
+        if !chart.is_local() {
+            args.extend(["--version", chart.version.as_str()]);
+        }
+        args.extend([
+            "--namespace",
+            &self.cluster.namespace,
+            "--create-namespace",
+            "--values",
+            "-",
+            "--labels",
+            &labels,
+            "--wait",
+            "--timeout",
+            &wait,
+        ]);
+        self.run(
+            self.helm(step, &args)
+                .stdin(values_yaml.as_bytes().to_vec())
+                .timeout(self.timeouts.helm_process()),
+        )?;
+        Ok(())
+    }
+
+    pub fn uninstall(&self, step: &str, release: &str) -> Result<()> {
+        let wait = go_duration(self.timeouts.helm_wait);
+        self.run(
+            self.helm(
+                step,
+                &[
+                    "uninstall",
+                    release,
+                    "--namespace",
+                    &self.cluster.namespace,
+                    "--wait",
+                    "--timeout",
+                    &wait,
+                ],
+            )
+            .timeout(self.timeouts.helm_process()),
+        )?;
+        Ok(())
+    }
+
+    /// Roll a release stuck in a pending state back to its last good revision
+    /// (what helm itself recommends after an interrupted upgrade).
+    pub fn rollback(&self, step: &str, release: &str) -> Result<()> {
+        let wait = go_duration(self.timeouts.helm_wait);
+        self.run(
+            self.helm(
+                step,
+                &[
+                    "rollback",
+                    release,
+                    "--namespace",
+                    &self.cluster.namespace,
+                    "--wait",
+                    "--timeout",
+                    &wait,
+                ],
+            )
+            .timeout(self.timeouts.helm_process()),
+        )?;
+        Ok(())
+    }
+
+    // ---- kubectl ----------------------------------------------------------
+
+    /// `kubectl get TYPES -l deskrun.dev/managed=true -o json` in the namespace.
+    pub fn get_managed(&self, step: &str, types: &str) -> Result<Vec<Json>> {
+        let out = self.run(
+            self.kubectl(
+                step,
+                &[
+                    "get",
+                    types,
+                    "--namespace",
+                    &self.cluster.namespace,
+                    "--selector",
+                    MANAGED_SELECTOR,
+                    "--output",
+                    "json",
+                ],
+            )
+            .timeout(self.timeouts.query),
+        )?;
+        let list: Json = parse_json(step, "kubectl", &out)?;
+        Ok(list
+            .get("items")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// `kubectl get TYPE -l SELECTOR -o json` (any labels).
+    pub fn get_selected(&self, step: &str, types: &str, selector: &str) -> Result<Vec<Json>> {
+        let out = self.run(
+            self.kubectl(
+                step,
+                &[
+                    "get",
+                    types,
+                    "--namespace",
+                    &self.cluster.namespace,
+                    "--selector",
+                    selector,
+                    "--output",
+                    "json",
+                ],
+            )
+            .timeout(self.timeouts.query),
+        )?;
+        let list: Json = parse_json(step, "kubectl", &out)?;
+        Ok(list
+            .get("items")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// `kubectl apply -f -`: the manifest goes on stdin.
+    pub fn apply(&self, step: &str, manifest_json: &str) -> Result<()> {
+        self.run(
+            self.kubectl(
+                step,
+                &["apply", "--namespace", &self.cluster.namespace, "-f", "-"],
+            )
+            .stdin(manifest_json.as_bytes().to_vec()),
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_configmaps(&self, step: &str, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["delete", "configmap"];
+        args.extend(names.iter().map(String::as_str));
+        args.extend(["--namespace", &self.cluster.namespace, "--ignore-not-found"]);
+        self.run(self.kubectl(step, &args))?;
+        Ok(())
+    }
+
+    /// Delete every ConfigMap deskrun labelled, in one call.
+    pub fn delete_managed_configmaps(&self, step: &str) -> Result<()> {
+        self.run(self.kubectl(
+            step,
+            &[
+                "delete",
+                "configmap",
+                "--namespace",
+                &self.cluster.namespace,
+                "--selector",
+                MANAGED_SELECTOR,
+                "--ignore-not-found",
+            ],
+        ))?;
+        Ok(())
+    }
+
+    /// Wait until the ARC CRDs are established.
+    pub fn wait_for_crds(&self) -> Result<()> {
+        let timeout = format!("--timeout={}", go_duration(self.timeouts.kubectl));
+        let mut args = vec!["wait", "--for=condition=established", timeout.as_str()];
+        let crds: Vec<String> = ARC_CRDS.iter().map(|c| format!("crd/{c}")).collect();
+        args.extend(crds.iter().map(String::as_str));
+        self.run(
+            self.kubectl("wait for the ARC CRDs", &args)
+                .timeout(self.timeouts.kubectl + Duration::from_secs(30)),
+        )?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeMount {
+    pub source: String,
+    pub destination: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    pub running: bool,
+    pub mounts: Vec<NodeMount>,
+}
+
+impl NodeInfo {
+    /// Whether `host_path` on the host is visible at the same path in the
+    /// node (deskrun mounts caches at identical paths on both sides).
+    pub fn covers(&self, host_path: &str) -> bool {
+        self.mounts.iter().any(|m| {
+            let under = |p: &str, dir: &str| {
+                let dir = dir.trim_end_matches('/');
+                p == dir || p.starts_with(&format!("{dir}/")) || dir.is_empty()
+            };
+            m.source.trim_end_matches('/') == m.destination.trim_end_matches('/')
+                && under(host_path, &m.source)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version("kind v0.27.0 go1.23.6 linux/amd64"),
+            Some((0, 27, 0))
+        );
+        assert_eq!(parse_version("v3.16.2+g13654a5"), Some((3, 16, 2)));
+        assert_eq!(
+            parse_version("Client Version: v1.32.4-dispatcher\nKustomize Version: v5.5.0"),
+            Some((1, 32, 4))
+        );
+        assert_eq!(parse_version("28.2.2\n"), Some((28, 2, 2)));
+        assert_eq!(parse_version("no version here"), None);
+    }
+
+    #[test]
+    fn chart_versions() {
+        let r = |chart: &str| Release {
+            name: "x".into(),
+            namespace: "n".into(),
+            revision: "1".into(),
+            status: "deployed".into(),
+            chart: chart.into(),
+            app_version: String::new(),
+            updated: String::new(),
+        };
+        assert_eq!(
+            r("gha-runner-scale-set-controller-0.14.2").chart_and_version(),
+            ("gha-runner-scale-set-controller", "0.14.2")
+        );
+        assert_eq!(
+            r("gha-runner-scale-set-0.15.0-rc.1").chart_and_version(),
+            ("gha-runner-scale-set", "0.15.0-rc.1")
+        );
+    }
+
+    #[test]
+    fn mount_coverage() {
+        let node = NodeInfo {
+            running: true,
+            mounts: vec![NodeMount {
+                source: "/tmp/github-runner-cache".into(),
+                destination: "/tmp/github-runner-cache".into(),
+            }],
+        };
+        assert!(node.covers("/tmp/github-runner-cache/a/cache-0"));
+        assert!(!node.covers("/tmp/github-runner-cache-other"));
+        assert!(!node.covers("/srv/cache"));
+    }
+}
