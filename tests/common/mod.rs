@@ -1,0 +1,177 @@
+//! A sandbox for driving the built `deskrun` binary against the fake
+//! toolchain (`tests/fake-tools/fake_tool.py` as kind, helm, kubectl and
+//! docker, first on PATH), with its own config, cache root and state.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+pub const TOKEN: &str = "fake-token-for-tests-0001";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` charts and tools, when this checkout has them.
+pub fn shared_dir() -> Option<PathBuf> {
+    let p = repo_root().join("../shared");
+    p.join("tools/arc-render").exists().then_some(p)
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub bin: PathBuf,
+    pub state: PathBuf,
+    pub config: PathBuf,
+    pub cache_root: PathBuf,
+}
+
+/// One recorded tool call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub tool: String,
+    pub argv: Vec<String>,
+    pub stdin: Option<String>,
+    pub env: Value,
+}
+
+impl Call {
+    pub fn line(&self) -> String {
+        format!("{} {}", self.tool, self.argv.join(" "))
+    }
+
+    /// Whether the call changes cluster state.
+    pub fn mutates(&self) -> bool {
+        let a: Vec<&str> = self.argv.iter().map(String::as_str).collect();
+        match self.tool.as_str() {
+            "kind" => a.contains(&"create") || a.contains(&"delete"),
+            "helm" => a
+                .iter()
+                .any(|x| matches!(*x, "upgrade" | "install" | "uninstall" | "rollback")),
+            "kubectl" => a
+                .iter()
+                .any(|x| matches!(*x, "apply" | "delete" | "create" | "patch" | "replace")),
+            _ => false,
+        }
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        let fake = repo_root().join("tests/fake-tools/fake_tool.py");
+        for tool in ["kind", "helm", "kubectl", "docker"] {
+            std::os::unix::fs::symlink(&fake, bin.join(tool)).unwrap();
+        }
+        let sb = Sandbox {
+            config: dir.path().join("config/config.yaml"),
+            cache_root: dir.path().join("cache"),
+            bin,
+            state,
+            dir,
+        };
+        sb.write_config_header();
+        if let Some(shared) = shared_dir() {
+            sb.set_fake_config(json!({
+                "arc_render": shared.join("tools/arc-render"),
+                "charts_dir": shared.join("fixtures/arc-charts/0.14.2"),
+            }));
+        }
+        sb
+    }
+
+    /// A config whose cache root lives in the sandbox.
+    fn write_config_header(&self) {
+        std::fs::create_dir_all(self.config.parent().unwrap()).unwrap();
+        std::fs::write(
+            &self.config,
+            format!(
+                "version: 1\ncluster:\n  cache_root: {}\n",
+                self.cache_root.display()
+            ),
+        )
+        .unwrap();
+    }
+
+    pub fn path_env(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// `deskrun` with the sandbox's PATH, config, state and cache dirs.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("deskrun").unwrap();
+        c.env("PATH", self.path_env())
+            .env("DESKRUN_CONFIG", &self.config)
+            .env("DESKRUN_FAKE_STATE", &self.state)
+            .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
+            .env("HOME", self.dir.path())
+            .env_remove("DESKRUN_CALL_TIMEOUT")
+            .env_remove("KUBECONFIG");
+        c
+    }
+
+    /// `deskrun add NAME --repository ... ARGS` with the test token on stdin.
+    pub fn add(&self, name: &str, args: &[&str]) {
+        let mut c = self.cmd();
+        c.args(["add", name, "--repository", "https://github.com/owner/repo"])
+            .args(args)
+            .arg("--auth-value-stdin")
+            .write_stdin(format!("{TOKEN}\n"));
+        c.assert().success();
+    }
+
+    pub fn set_fake_config(&self, v: Value) {
+        std::fs::write(self.state.join("config.json"), v.to_string()).unwrap();
+    }
+
+    pub fn set_faults(&self, v: Value) {
+        std::fs::write(self.state.join("faults.json"), v.to_string()).unwrap();
+    }
+
+    pub fn clear_faults(&self) {
+        let _ = std::fs::remove_file(self.state.join("faults.json"));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        let text = std::fs::read_to_string(self.state.join("calls.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("tool").is_some())
+            .map(|v| Call {
+                tool: v["tool"].as_str().unwrap_or_default().to_string(),
+                argv: v["argv"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                    .unwrap_or_default(),
+                stdin: v["stdin"].as_str().map(String::from),
+                env: v["env"].clone(),
+            })
+            .collect()
+    }
+
+    /// Forget recorded calls (to count those of the next command only).
+    pub fn reset_calls(&self) {
+        let _ = std::fs::remove_file(self.state.join("calls.jsonl"));
+    }
+
+    pub fn state(&self) -> Value {
+        let text = std::fs::read_to_string(self.state.join("state.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub fn config_bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.config).unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
