@@ -173,6 +173,20 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
             out.runs_on.len()
         );
     }
+    let inst = &out.installation;
+    if inst.max_runners > 1
+        && let Some(cache) = inst
+            .caches
+            .iter()
+            .find(|c| crate::validate::is_docker_data_dir(&c.path))
+    {
+        eprintln!(
+            "warning: up to {} runners of {} can run at once and would share the Docker data \
+             directory cache {}; two dockerd on one data directory corrupt it. Use --max-runners 1, \
+             or --instances N for N runners with a cache each.",
+            inst.max_runners, out.name, cache.path
+        );
+    }
     g.note("next: run `deskrun up` to deploy it");
     Ok(())
 }

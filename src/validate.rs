@@ -354,11 +354,29 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
     validate_name(name, inst.instances)?;
     validate_runners(inst.min_runners, inst.max_runners, inst.instances)?;
     validate_auth(&inst.auth)?;
+    let repository = normalize_repository(&inst.repository)?;
+    if matches!(inst.auth, Auth::GithubApp { .. }) && is_enterprise_url(&repository) {
+        input_bail!(
+            "invalid --auth-type github-app for {repository}: GitHub Apps cannot register enterprise-level \
+             runners; use --auth-type pat with a token that has the manage_runners:enterprise scope"
+        );
+    }
     Ok(Installation {
-        repository: normalize_repository(&inst.repository)?,
+        repository,
         caches: validate_caches(&inst.caches)?,
         ..inst.clone()
     })
+}
+
+/// `https://HOST/enterprises/ENT` (after normalisation).
+pub fn is_enterprise_url(url: &str) -> bool {
+    url.split('/').nth(3) == Some("enterprises") && url.split('/').count() == 5
+}
+
+/// A cache that one Docker daemon owns exclusively: two daemons sharing a
+/// data directory corrupt it.
+pub fn is_docker_data_dir(path: &str) -> bool {
+    path == "/var/lib/docker" || path.ends_with("/docker") && path.starts_with("/var/lib/")
 }
 
 pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {

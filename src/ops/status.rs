@@ -170,10 +170,14 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
 /// The report as text for people and grep.
 pub fn table(r: &StatusReport) -> String {
     let mut out = String::new();
+    let stopped = format!(
+        "stopped (is Docker running? then `docker start {}-control-plane`)",
+        r.cluster.name
+    );
     let state = match (r.cluster.exists, r.cluster.running) {
         (false, _) => "absent (run `deskrun up`)",
         (true, Some(true)) => "running",
-        (true, _) => "stopped (is Docker running? `docker start <cluster>-control-plane`)",
+        (true, _) => stopped.as_str(),
     };
     out.push_str(&format!(
         "cluster     {}  {state}  (context {}, namespace {})\n",

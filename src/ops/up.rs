@@ -314,6 +314,11 @@ fn deploy_instance(
     r: &InstanceRender,
     p: &crate::plan::InstancePlan,
 ) -> Result<()> {
+    // Made here, as the user, rather than by the kubelet as root.
+    for dir in &r.cache_host_paths {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
+    }
     repair(kube, &r.instance, p.repair.as_ref())?;
     if let (true, Some(cm)) = (p.apply_configmap, &r.hook_extension) {
         kube.apply(
