@@ -121,6 +121,10 @@ Examples:
     Cluster(ClusterCommand),
 
     /// Print the deskrun version
+    #[command(after_help = "\
+Examples:
+  deskrun version
+  deskrun --version")]
     Version,
 
     /// Print a shell completion script
@@ -137,10 +141,21 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Create the kind cluster (with the cache mounts the config needs)
+    #[command(after_help = "\
+Examples:
+  deskrun cluster create
+  deskrun -v cluster create    # echo the kind command")]
     Create,
     /// Delete the kind cluster; host caches are kept
+    #[command(after_help = "\
+Examples:
+  deskrun cluster delete && deskrun up    # re-create it with the current cache mounts")]
     Delete,
     /// Show whether the cluster exists and runs, and its cache mounts
+    #[command(after_help = "\
+Examples:
+  deskrun cluster status
+  deskrun cluster status --output json")]
     Status {
         /// Output format
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]

@@ -93,7 +93,20 @@ impl Store {
     /// Atomic replace: temp file (0600) in the same directory, fsync, rename.
     fn write(&self, config: &Config) -> Result<()> {
         let text = to_yaml(config)?;
-        let dir = self.parent();
+        // A config that is a symlink (a dotfiles manager's link) is written
+        // through: the link stays and its target gets the new text.
+        let target = match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&self.path) {
+                Ok(p) => p,
+                // A dangling link: create the file it points to.
+                Err(_) => self.parent().join(fs::read_link(&self.path)?),
+            },
+            _ => self.path.clone(),
+        };
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         let mut tmp = tempfile::Builder::new()
             .prefix(".deskrun-config-")
             .tempfile_in(&dir)
@@ -102,8 +115,8 @@ impl Store {
             .set_permissions(fs::Permissions::from_mode(0o600))?;
         tmp.write_all(text.as_bytes())?;
         tmp.as_file().sync_all()?;
-        tmp.persist(&self.path)
-            .with_context(|| format!("cannot write config file {}", self.path.display()))?;
+        tmp.persist(&target)
+            .with_context(|| format!("cannot write config file {}", target.display()))?;
         Ok(())
     }
 }
@@ -161,8 +174,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             }
         },
     }
+    // From the text, not the parsed value: serde_yaml then names the field's
+    // path and line (`cluster.controller_chart: missing field `version` at
+    // line 5`), instead of a bare `missing field `version``.
     let config: Config =
-        serde_yaml::from_value(value).map_err(|e| input(format!("config file {file}: {e}")))?;
+        serde_yaml::from_str(text).map_err(|e| input(format!("config file {file}: {e}")))?;
     validate_config(&config).map_err(|e| input(format!("config file {file}: {e}")))
 }
 

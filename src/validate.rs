@@ -349,6 +349,13 @@ pub fn validate_auth(auth: &Auth) -> Result<()> {
     Ok(())
 }
 
+/// Mount paths of the dind pod deskrun writes when a dind installation has
+/// caches (`templates/dind-pod.yaml`): the work directory, the Docker socket
+/// directory and the runner's externals. Kubernetes refuses a container with
+/// two mounts at one path, so a cache cannot be one of them (a folder inside
+/// one is fine).
+const DIND_POD_MOUNTS: [&str; 3] = ["/home/runner/_work", "/var/run", "/home/runner/externals"];
+
 /// Validate and normalise one installation.
 pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installation> {
     validate_name(name, inst.instances)?;
@@ -361,9 +368,22 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
              runners; use --auth-type pat with a token that has the manage_runners:enterprise scope"
         );
     }
+    let caches = validate_caches(&inst.caches)?;
+    if inst.mode == Mode::Dind
+        && let Some(c) = caches
+            .iter()
+            .find(|c| DIND_POD_MOUNTS.contains(&c.path.as_str()))
+    {
+        input_bail!(
+            "invalid cache path {:?}: in dind mode the runner pod mounts it itself; choose another path \
+             (a folder inside it works, e.g. {}/cache)",
+            c.path,
+            c.path
+        );
+    }
     Ok(Installation {
         repository,
-        caches: validate_caches(&inst.caches)?,
+        caches,
         ..inst.clone()
     })
 }
@@ -572,6 +592,29 @@ mod tests {
         validate_caches(&[c("/var/lib/docker"), c("/root/.cache"), h("/h", "/x")]).unwrap();
         // "/nixos" is not under /nix.
         validate_caches(&[c("/nixos")]).unwrap();
+    }
+
+    #[test]
+    fn dind_caches_cannot_replace_the_pods_own_mounts() {
+        let inst = |mode: Mode, path: &str| Installation {
+            repository: "https://github.com/o/r".into(),
+            mode,
+            min_runners: 1,
+            max_runners: 1,
+            instances: 1,
+            caches: vec![Cache {
+                path: path.into(),
+                host_path: None,
+            }],
+            auth: Auth::Pat { token: "t".into() },
+        };
+        for p in ["/home/runner/_work", "/var/run/", "/home/runner/externals"] {
+            let m = err(validate_installation("d", &inst(Mode::Dind, p)));
+            assert!(m.contains("dind mode"), "{m}");
+            validate_installation("k", &inst(Mode::CachedPrivilegedKubernetes, p)).unwrap();
+        }
+        validate_installation("d", &inst(Mode::Dind, "/home/runner/_work/cache")).unwrap();
+        validate_installation("d", &inst(Mode::Dind, "/var/lib/docker")).unwrap();
     }
 
     #[test]

@@ -19,15 +19,16 @@ pub fn remove(store: &Store, name: &str) -> Result<RemoveOutcome> {
         let Some(inst) = config.installations.remove(name) else {
             input_bail!("no installation named {name:?}; `deskrun list` shows the configured ones");
         };
-        let cache_dirs = inst
-            .instance_names(name)
-            .iter()
-            .flat_map(|instance| {
-                inst.caches.iter().enumerate().map(|(i, c)| {
-                    cache_host_path(&config.cluster, instance, i, c.host_path.as_deref())
-                })
-            })
-            .collect();
+        // A HOST_PATH cache is one directory shared by every instance: list it once.
+        let mut cache_dirs: Vec<String> = Vec::new();
+        for instance in inst.instance_names(name) {
+            for (i, c) in inst.caches.iter().enumerate() {
+                let dir = cache_host_path(&config.cluster, &instance, i, c.host_path.as_deref());
+                if !cache_dirs.contains(&dir) {
+                    cache_dirs.push(dir);
+                }
+            }
+        }
         Ok(RemoveOutcome {
             name: name.to_string(),
             cache_dirs,

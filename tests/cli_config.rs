@@ -1,0 +1,972 @@
+//! The config commands through the built binary: `add`, `list`, `remove`,
+//! `render`, `version`, `completions`, `--help`, and how bad input and bad
+//! config files are refused (exit 2, the file left byte for byte).
+//!
+//! Every test has its own config file in a temp dir; HOME and
+//! XDG_CONFIG_HOME point there too, so nothing touches the real config.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value as Json;
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const TOKEN: &str = "fake-token-for-tests-0001";
+const REPO: &str = "https://github.com/owner/repo";
+// Split so that secret scanners do not flag this obviously fake key.
+const PEM: &str = concat!(
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
+    "-----END RSA ",
+    "PRIVATE KEY-----\n",
+);
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder that does not exist yet: the first write creates it.
+        let config = dir.path().join("conf/deskrun.yaml");
+        Env { dir, config }
+    }
+
+    /// `deskrun` isolated from the real environment, without `--config`.
+    fn bare(&self) -> Command {
+        let mut c = Command::cargo_bin("deskrun").unwrap();
+        c.env_remove("DESKRUN_CONFIG")
+            .env_remove("DESKRUN_LOG")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .write_stdin("");
+        c
+    }
+
+    /// `deskrun --config FILE`.
+    fn cmd(&self) -> Command {
+        let mut c = self.bare();
+        c.arg("--config").arg(&self.config);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        Out::of(self.cmd().args(args).output().unwrap())
+    }
+
+    /// `deskrun add NAME --repository REPO ARGS --auth-value-stdin` with the token on stdin.
+    fn add(&self, name: &str, args: &[&str]) -> Out {
+        let out = Out::of(
+            self.cmd()
+                .args(["add", name, "--repository", REPO])
+                .args(args)
+                .arg("--auth-value-stdin")
+                .write_stdin(format!("{TOKEN}\n"))
+                .output()
+                .unwrap(),
+        );
+        out.ok();
+        out
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        fs::read(&self.config).unwrap()
+    }
+
+    fn text(&self) -> String {
+        fs::read_to_string(&self.config).unwrap()
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn of(o: std::process::Output) -> Self {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(o.stdout).unwrap(),
+            stderr: String::from_utf8(o.stderr).unwrap(),
+        }
+    }
+
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "{self}");
+        self
+    }
+
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// ---------------------------------------------------------------------------
+// add
+// ---------------------------------------------------------------------------
+
+#[test]
+fn add_with_stdin_credential() {
+    let env = Env::new();
+    let out = env.add(
+        "docker-runner",
+        &[
+            "--mode",
+            "cached-privileged-kubernetes",
+            "--cache",
+            "/var/lib/docker",
+        ],
+    );
+    assert!(out.stdout.contains("runs-on: docker-runner"), "{out}");
+    assert!(out.all().contains("deskrun up"), "{out}");
+    assert!(!out.all().contains(TOKEN), "the token was printed: {out}");
+    let text = env.text();
+    assert!(text.contains(&format!("token: {TOKEN}\n")), "{text}");
+    assert!(
+        text.contains("mode: cached-privileged-kubernetes"),
+        "{text}"
+    );
+    assert!(text.contains("- path: /var/lib/docker"), "{text}");
+    assert_eq!(mode_of(&env.config), 0o600, "the config holds credentials");
+}
+
+#[test]
+fn add_with_file_credential_and_auth_value() {
+    let env = Env::new();
+    let token_file = env.dir.path().join("token.txt");
+    fs::write(&token_file, format!("{TOKEN}\r\n")).unwrap();
+    let out = env.run(&[
+        "add",
+        "from-file",
+        "--repository",
+        "https://github.com/owner/repo.git/",
+        "--auth-value-file",
+        token_file.to_str().unwrap(),
+    ]);
+    out.ok();
+    assert!(out.stdout.contains("runs-on: from-file"), "{out}");
+    assert!(out.stderr.contains("deskrun up"), "{out}");
+
+    let out = env.run(&[
+        "add",
+        "inline",
+        "--repository",
+        REPO,
+        "--auth-value",
+        "fake-token-for-tests-0002",
+        "--min-runners",
+        "0",
+        "--max-runners",
+        "3",
+    ]);
+    out.ok();
+    assert!(out.stdout.contains("runs-on: inline"), "{out}");
+
+    // A GitHub App, its multi-line key from a file.
+    let key_file = env.dir.path().join("app.pem");
+    fs::write(&key_file, PEM).unwrap();
+    env.run(&[
+        "add",
+        "app-runner",
+        "--repository",
+        "https://github.com/my-org",
+        "--auth-type",
+        "github-app",
+        "--app-id",
+        "123456",
+        "--installation-id",
+        "7654321",
+        "--auth-value-file",
+        key_file.to_str().unwrap(),
+    ])
+    .ok();
+
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    let f = &config.installations["from-file"];
+    // The line break is dropped, the URL normalised.
+    assert_eq!(
+        f.auth,
+        deskrun::model::Auth::Pat {
+            token: TOKEN.into()
+        }
+    );
+    assert_eq!(f.repository, REPO);
+    assert_eq!((f.min_runners, f.max_runners, f.instances), (1, 5, 1));
+    let i = &config.installations["inline"];
+    assert_eq!((i.min_runners, i.max_runners), (0, 3));
+    match &config.installations["app-runner"].auth {
+        deskrun::model::Auth::GithubApp {
+            app_id,
+            installation_id,
+            private_key,
+        } => {
+            assert_eq!(
+                (app_id.as_str(), installation_id.as_str()),
+                ("123456", "7654321")
+            );
+            assert_eq!(private_key.trim_end(), PEM.trim_end());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mode_of(&env.config), 0o600);
+}
+
+#[test]
+fn add_with_instances_prints_every_instance_name() {
+    let env = Env::new();
+    let out = env.add("ci", &["--instances", "3"]);
+    for n in ["ci-1", "ci-2", "ci-3"] {
+        assert!(out.stdout.contains(n), "{out}");
+    }
+    assert!(out.stdout.contains("runs-on:"), "{out}");
+    assert!(out.all().contains("deskrun up"), "{out}");
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    let ci = &config.installations["ci"];
+    assert_eq!((ci.instances, ci.min_runners, ci.max_runners), (3, 1, 1));
+}
+
+#[test]
+fn add_duplicate_is_refused_and_replace_overwrites() {
+    let env = Env::new();
+    env.add("dup", &[]);
+    let before = env.bytes();
+    let out = Out::of(
+        env.cmd()
+            .args(["add", "dup", "--repository", REPO, "--mode", "dind"])
+            .args(["--auth-value", "fake-token-for-tests-0002"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("already exists"), "{out}");
+    assert!(out.stderr.contains("--replace"), "{out}");
+    assert_eq!(env.bytes(), before, "a refused add must not touch the file");
+
+    let out = env.run(&[
+        "add",
+        "dup",
+        "--repository",
+        REPO,
+        "--mode",
+        "dind",
+        "--auth-value",
+        "fake-token-for-tests-0002",
+        "--replace",
+    ]);
+    out.ok();
+    assert!(out.stdout.contains("replaced"), "{out}");
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert_eq!(config.installations.len(), 1);
+    assert_eq!(config.installations["dup"].mode, deskrun::model::Mode::Dind);
+    assert!(env.text().contains("fake-token-for-tests-0002"));
+    assert!(!env.text().contains(TOKEN));
+}
+
+#[test]
+fn deskrun_config_env_selects_the_file() {
+    let env = Env::new();
+    let path = env.dir.path().join("from-env/config.yaml");
+    env.bare()
+        .env("DESKRUN_CONFIG", &path)
+        .args(["add", "envy", "--repository", REPO, "--auth-value", TOKEN])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(path.to_str().unwrap()));
+    assert!(path.exists());
+    assert_eq!(mode_of(&path), 0o600);
+    assert!(!env.config.exists());
+    env.bare()
+        .env("DESKRUN_CONFIG", &path)
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("envy"));
+    // --config wins over the variable.
+    env.cmd()
+        .env("DESKRUN_CONFIG", &path)
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("envy").not());
+}
+
+// ---------------------------------------------------------------------------
+// list
+// ---------------------------------------------------------------------------
+
+fn three_installations(env: &Env) {
+    env.add(
+        "docker-runner",
+        &[
+            "--mode",
+            "cached-privileged-kubernetes",
+            "--max-runners",
+            "1",
+            "--cache",
+            "/var/lib/docker",
+        ],
+    );
+    env.add(
+        "ci",
+        &[
+            "--instances",
+            "3",
+            "--cache",
+            "/root/.cargo/registry",
+            "--cache",
+            "/srv/ci/npm:/root/.npm",
+        ],
+    );
+    let key = env.dir.path().join("app.pem");
+    fs::write(&key, PEM).unwrap();
+    env.run(&[
+        "add",
+        "app-runner",
+        "--repository",
+        "https://github.com/my-org",
+        "--mode",
+        "dind",
+        "--auth-type",
+        "github-app",
+        "--app-id",
+        "123456",
+        "--installation-id",
+        "7654321",
+        "--auth-value-file",
+        key.to_str().unwrap(),
+    ])
+    .ok();
+}
+
+#[test]
+fn list_table_has_a_row_per_installation() {
+    let env = Env::new();
+    // Empty: nothing on stdout, a hint on stderr.
+    let out = env.run(&["list"]);
+    out.ok();
+    assert_eq!(out.stdout, "", "{out}");
+    assert!(out.stderr.contains("deskrun add"), "{out}");
+
+    three_installations(&env);
+    let out = env.run(&["list"]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    let row = |name: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {out}"))
+            .split_whitespace()
+            .collect()
+    };
+    assert_eq!(row("docker-runner")[1], "cached-privileged-kubernetes");
+    assert_eq!(row("ci")[1], "kubernetes");
+    assert_eq!(row("ci")[2], "3");
+    assert_eq!(row("app-runner")[1], "dind");
+    assert!(out.stdout.contains("/srv/ci/npm:/root/.npm"), "{out}");
+    assert!(!out.all().contains(TOKEN));
+    assert!(!out.all().contains("FAKE-KEY"));
+}
+
+#[test]
+fn list_json_and_yaml_have_the_documented_shape() {
+    let env = Env::new();
+    three_installations(&env);
+    let out = env.run(&["list", "--output", "json"]);
+    out.ok();
+    assert!(!out.all().contains(TOKEN) && !out.all().contains("FAKE-KEY"));
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["version"], 1);
+    let keys = |v: &Json| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&doc),
+        BTreeSet::from(["version".into(), "installations".into()])
+    );
+    let list = doc["installations"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["app-runner", "ci", "docker-runner"],
+        "sorted by name"
+    );
+    let want_keys: BTreeSet<String> = [
+        "name",
+        "repository",
+        "mode",
+        "instances",
+        "min_runners",
+        "max_runners",
+        "caches",
+        "auth_type",
+        "runs_on",
+    ]
+    .map(String::from)
+    .into();
+    for i in list {
+        assert_eq!(keys(i), want_keys, "{i}");
+        for c in i["caches"].as_array().unwrap() {
+            let k = keys(c);
+            assert!(k.contains("path"), "{c}");
+            assert!(k.iter().all(|k| k == "path" || k == "host_path"), "{c}");
+        }
+    }
+    let ci = &list[1];
+    assert_eq!(ci["repository"], REPO);
+    assert_eq!(ci["mode"], "kubernetes");
+    assert_eq!(ci["instances"], 3);
+    assert_eq!(
+        (ci["min_runners"].clone(), ci["max_runners"].clone()),
+        (1.into(), 1.into())
+    );
+    assert_eq!(ci["auth_type"], "pat");
+    assert_eq!(ci["runs_on"], serde_json::json!(["ci-1", "ci-2", "ci-3"]));
+    assert_eq!(
+        ci["caches"],
+        serde_json::json!([
+            {"path": "/root/.cargo/registry"},
+            {"path": "/root/.npm", "host_path": "/srv/ci/npm"}
+        ])
+    );
+    assert_eq!(list[0]["auth_type"], "github-app");
+    assert_eq!(list[0]["caches"], serde_json::json!([]));
+    assert_eq!(list[0]["runs_on"], serde_json::json!(["app-runner"]));
+    assert_eq!(list[2]["max_runners"], 1);
+
+    // YAML: the same document.
+    let out = env.run(&["list", "--output", "yaml"]);
+    out.ok();
+    assert!(!out.all().contains(TOKEN) && !out.all().contains("FAKE-KEY"));
+    let yaml: Json = serde_yaml::from_str(&out.stdout).unwrap();
+    assert_eq!(yaml, doc);
+}
+
+// ---------------------------------------------------------------------------
+// remove
+// ---------------------------------------------------------------------------
+
+#[test]
+fn remove_mentions_up_and_the_kept_caches() {
+    let env = Env::new();
+    three_installations(&env);
+    let out = env.run(&["remove", "ci"]);
+    out.ok();
+    assert!(out.all().contains("deskrun up"), "{out}");
+    for dir in [
+        "/tmp/github-runner-cache/ci-1/cache-0",
+        "/tmp/github-runner-cache/ci-2/cache-0",
+        "/tmp/github-runner-cache/ci-3/cache-0",
+        "/srv/ci/npm",
+    ] {
+        assert!(out.all().contains(dir), "{dir} not printed: {out}");
+    }
+    // The HOST_PATH directory is shared by the three instances: listed once.
+    assert_eq!(out.all().matches("/srv/ci/npm").count(), 1, "{out}");
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert!(!config.installations.contains_key("ci"));
+    assert_eq!(config.installations.len(), 2);
+
+    let before = env.bytes();
+    let out = env.run(&["remove", "nope"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("nope"), "{out}");
+    assert_eq!(env.bytes(), before);
+}
+
+// ---------------------------------------------------------------------------
+// render
+// ---------------------------------------------------------------------------
+
+#[test]
+fn render_prints_one_redacted_stream() {
+    let env = Env::new();
+    three_installations(&env);
+    let out = env.run(&["render"]);
+    out.ok();
+    let s = &out.stdout;
+    for header in [
+        "# Source: kind-cluster.yaml",
+        "# Source: controller/values.yaml",
+        "# Source: docker-runner/values.yaml",
+        "# Source: docker-runner/hook-extension.yaml",
+        "# Source: ci-1/values.yaml",
+        "# Source: ci-3/hook-extension.yaml",
+        "# Source: app-runner/values.yaml",
+    ] {
+        assert!(s.contains(header), "missing {header}:\n{s}");
+    }
+    assert!(!s.contains("# Source: app-runner/hook-extension.yaml"));
+    assert!(!s.contains(TOKEN), "redacted by default");
+    assert!(!s.contains("FAKE-KEY"), "redacted by default");
+    assert!(s.contains("github_token: <redacted>"), "{s}");
+    assert!(s.contains("github_app_private_key: <redacted>"), "{s}");
+
+    // Only some installations: the cluster files stay.
+    let out = env.run(&["render", "docker-runner"]);
+    out.ok();
+    assert!(out.stdout.contains("# Source: kind-cluster.yaml"));
+    assert!(out.stdout.contains("# Source: docker-runner/values.yaml"));
+    assert!(!out.stdout.contains("ci-1"));
+
+    let out = env.run(&["render", "--show-secrets"]);
+    out.ok();
+    assert!(out.stdout.contains(&format!("github_token: {TOKEN}")));
+    assert!(out.stdout.contains("FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2"));
+
+    let out = env.run(&["render", "unknown"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("unknown"), "{out}");
+    assert_eq!(out.stdout, "");
+}
+
+fn files_under(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn render_output_dir_writes_the_documented_layout() {
+    let env = Env::new();
+    three_installations(&env);
+    let dir = env.dir.path().join("rendered");
+    let out = env.run(&["render", "--output-dir", dir.to_str().unwrap()]);
+    out.ok();
+    let want: BTreeSet<String> = [
+        "kind-cluster.yaml",
+        "controller/values.yaml",
+        "app-runner/values.yaml",
+        "ci-1/values.yaml",
+        "ci-1/hook-extension.yaml",
+        "ci-2/values.yaml",
+        "ci-2/hook-extension.yaml",
+        "ci-3/values.yaml",
+        "ci-3/hook-extension.yaml",
+        "docker-runner/values.yaml",
+        "docker-runner/hook-extension.yaml",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(files_under(&dir), want);
+    for f in &want {
+        let p = dir.join(f);
+        assert_eq!(mode_of(&p), 0o600, "{f}");
+        let text = fs::read_to_string(&p).unwrap();
+        serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .unwrap_or_else(|e| panic!("{f} is not YAML: {e}"));
+        assert!(!text.contains(TOKEN), "{f} is not redacted");
+        // Each written path is printed.
+        assert!(out.stdout.contains(p.to_str().unwrap()), "{out}");
+    }
+    let stream = env.run(&["render"]);
+    let docker = fs::read_to_string(dir.join("docker-runner/values.yaml")).unwrap();
+    assert!(stream.stdout.contains(&docker), "files and stream agree");
+
+    // Again with secrets into the same folder: an existing file is rewritten
+    // and stays 0600.
+    fs::set_permissions(
+        dir.join("ci-1/values.yaml"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    env.run(&[
+        "render",
+        "--show-secrets",
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    let ci1 = dir.join("ci-1/values.yaml");
+    assert_eq!(mode_of(&ci1), 0o600);
+    assert!(fs::read_to_string(ci1).unwrap().contains(TOKEN));
+}
+
+// ---------------------------------------------------------------------------
+// version, completions, help
+// ---------------------------------------------------------------------------
+
+#[test]
+fn version_and_completions() {
+    let env = Env::new();
+    let out = env.run(&["version"]);
+    out.ok();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("deskrun {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = env.run(&["--version"]);
+    out.ok();
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")));
+
+    let out = env.run(&["completions", "bash"]);
+    out.ok();
+    assert!(out.stdout.len() > 100, "{out}");
+    assert!(out.stdout.contains("deskrun"), "{out}");
+    let out = env.run(&["completions", "zsh"]);
+    out.ok();
+    assert!(!out.stdout.is_empty());
+    assert!(!env.config.exists(), "no command above writes the config");
+}
+
+/// Subcommands whose `--help` has no "Examples" section yet. The test fails
+/// when one of them gets examples, so that this list only shrinks.
+const KNOWN_WITHOUT_EXAMPLES: [&str; 0] = [];
+
+#[test]
+fn every_subcommand_help_has_examples() {
+    use clap::CommandFactory;
+    let env = Env::new();
+    let root = deskrun::cli::Cli::command();
+    let mut paths: Vec<Vec<String>> = vec![];
+    for sub in root.get_subcommands() {
+        paths.push(vec![sub.get_name().to_string()]);
+        for nested in sub.get_subcommands() {
+            paths.push(vec![
+                sub.get_name().to_string(),
+                nested.get_name().to_string(),
+            ]);
+        }
+    }
+    assert!(paths.len() >= 10, "{paths:?}");
+    let mut missing = vec![];
+    for path in &paths {
+        let out = Out::of(env.cmd().args(path).arg("--help").output().unwrap());
+        out.ok();
+        let name = path.join(" ");
+        if !out.stdout.contains("Examples") {
+            missing.push(name.clone());
+        }
+        assert!(
+            out.stdout.contains("Usage: deskrun"),
+            "{name} --help:\n{out}"
+        );
+    }
+    for name in &missing {
+        assert!(
+            KNOWN_WITHOUT_EXAMPLES.contains(&name.as_str()),
+            "`deskrun {name} --help` has no Examples section"
+        );
+    }
+    for name in KNOWN_WITHOUT_EXAMPLES {
+        assert!(
+            missing.iter().any(|m| m == name),
+            "`deskrun {name} --help` has Examples now: remove it from KNOWN_WITHOUT_EXAMPLES"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------
+
+#[test]
+fn bad_input_exits_2_names_the_field_and_leaves_the_config() {
+    let env = Env::new();
+    env.add("ci", &["--instances", "2"]);
+    let before = env.bytes();
+    let long = "a".repeat(46);
+    let pem = env.dir.path().join("key.pem");
+    fs::write(&pem, PEM).unwrap();
+    let pem = pem.to_str().unwrap();
+    let missing = env.dir.path().join("no-such-file");
+    let missing = missing.to_str().unwrap();
+
+    // (name, extra args, credential args, what stderr must name)
+    let tok = ["--auth-value", "fake-token-for-tests-0002"];
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>, &str)> = vec![
+        ("Bad_Name", vec![], tok.to_vec(), "installation name"),
+        ("controller", vec![], tok.to_vec(), "installation name"),
+        (&long, vec![], tok.to_vec(), "installation name"),
+        ("ci", vec![], tok.to_vec(), "already exists"),
+        ("ci-2", vec![], tok.to_vec(), "\"ci-2\""),
+        (
+            "x",
+            vec!["--repository", "github.com/owner/repo"],
+            tok.to_vec(),
+            "--repository",
+        ),
+        (
+            "x",
+            vec!["--repository", "https://github.com/owner/repo/tree/main"],
+            tok.to_vec(),
+            "--repository",
+        ),
+        (
+            "x",
+            vec!["--repository", "https://user:pw@github.com/owner/repo"],
+            tok.to_vec(),
+            "--repository",
+        ),
+        (
+            "x",
+            vec!["--cache", "relative/path"],
+            tok.to_vec(),
+            "--cache",
+        ),
+        ("x", vec!["--cache", "/a:/b:/c"], tok.to_vec(), "--cache"),
+        ("x", vec!["--cache", ""], tok.to_vec(), "--cache"),
+        (
+            "x",
+            vec!["--cache", "/nix/store"],
+            tok.to_vec(),
+            "cache path",
+        ),
+        ("x", vec!["--cache", "/proc/x"], tok.to_vec(), "cache path"),
+        (
+            "x",
+            vec!["--mode", "dind", "--cache", "/home/runner/_work"],
+            tok.to_vec(),
+            "cache path",
+        ),
+        (
+            "x",
+            vec!["--cache", "/a", "--cache", "/a/"],
+            tok.to_vec(),
+            "cache path",
+        ),
+        (
+            "x",
+            vec!["--min-runners", "9", "--max-runners", "5"],
+            tok.to_vec(),
+            "--min-runners",
+        ),
+        (
+            "x",
+            vec!["--max-runners", "0"],
+            tok.to_vec(),
+            "--max-runners",
+        ),
+        (
+            "x",
+            vec!["--max-runners", "lots"],
+            tok.to_vec(),
+            "--max-runners",
+        ),
+        ("x", vec!["--instances", "21"], tok.to_vec(), "--instances"),
+        (
+            "x",
+            vec!["--instances", "3", "--min-runners", "2"],
+            tok.to_vec(),
+            "--min-runners",
+        ),
+        ("x", vec!["--mode", "turbo"], tok.to_vec(), "--mode"),
+        (
+            "x",
+            vec!["--auth-type", "oauth"],
+            tok.to_vec(),
+            "--auth-type",
+        ),
+        (
+            "x",
+            vec![],
+            vec!["--auth-value", "two words"],
+            "--auth-value",
+        ),
+        ("x", vec![], vec![], "--auth-value-stdin"),
+        ("x", vec![], vec!["--auth-value-stdin"], "credential"),
+        (
+            "x",
+            vec![],
+            vec!["--auth-value-file", missing],
+            "--auth-value-file",
+        ),
+        ("x", vec!["--app-id", "1"], tok.to_vec(), "--app-id"),
+        (
+            "x",
+            vec!["--auth-type", "github-app"],
+            vec!["--auth-value-file", pem],
+            "--app-id",
+        ),
+        (
+            "x",
+            vec![
+                "--auth-type",
+                "github-app",
+                "--app-id",
+                "1",
+                "--installation-id",
+                "2",
+            ],
+            tok.to_vec(),
+            "--auth-value",
+        ),
+        (
+            "x",
+            vec![
+                "--auth-type",
+                "github-app",
+                "--app-id",
+                "1",
+                "--installation-id",
+                "two",
+            ],
+            vec!["--auth-value-file", pem],
+            "--installation-id",
+        ),
+    ];
+    for (name, extra, cred, field) in &cases {
+        let mut args = vec!["add", *name];
+        if !extra.contains(&"--repository") {
+            args.extend(["--repository", REPO]);
+        }
+        args.extend(extra.iter().copied());
+        args.extend(cred.iter().copied());
+        let out = env.run(&args);
+        let shown = args.join(" ");
+        assert_eq!(out.code, 2, "deskrun {shown}\n{out}");
+        assert!(
+            out.stderr.contains(field),
+            "deskrun {shown}: stderr does not name {field:?}\n{out}"
+        );
+        assert!(out.stdout.is_empty(), "deskrun {shown}\n{out}");
+        assert!(
+            !out.stderr.contains("fake-token-for-tests-0002"),
+            "deskrun {shown} printed the token\n{out}"
+        );
+        assert_eq!(env.bytes(), before, "deskrun {shown} changed the config");
+    }
+    assert!(cases.len() >= 15);
+}
+
+// ---------------------------------------------------------------------------
+// Bad config files
+// ---------------------------------------------------------------------------
+
+/// Every config command on a bad file: exit 2, the message names the file and
+/// contains `needle`, and the file is left as it was.
+fn refused_everywhere(env: &Env, needle: &str) {
+    let before = env.bytes();
+    let path = env.config.to_str().unwrap();
+    let commands: [&[&str]; 5] = [
+        &["list"],
+        &["render"],
+        &["remove", "ci"],
+        &[
+            "add",
+            "x",
+            "--repository",
+            REPO,
+            "--auth-value",
+            "fake-token-for-tests-0002",
+        ],
+        &["list", "--output", "json"],
+    ];
+    for args in commands {
+        let out = env.run(args);
+        let shown = args.join(" ");
+        assert_eq!(out.code, 2, "deskrun {shown}\n{out}");
+        assert!(out.stderr.contains(path), "deskrun {shown}: no path\n{out}");
+        assert!(
+            out.stderr.contains(needle),
+            "deskrun {shown}: no {needle:?}\n{out}"
+        );
+        assert_eq!(env.bytes(), before, "deskrun {shown} changed the file");
+    }
+}
+
+#[test]
+fn a_corrupt_config_is_reported_and_never_overwritten() {
+    let env = Env::new();
+    fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    fs::write(&env.config, "version: 1\ninstallations: [unclosed\n").unwrap();
+    refused_everywhere(&env, "not valid YAML");
+
+    // Valid YAML, but a key deskrun does not know.
+    fs::remove_file(&env.config).unwrap();
+    env.add("ci", &[]);
+    let text = env
+        .text()
+        .replace("mode: kubernetes", "mode: kubernetes\n    colour: red");
+    fs::write(&env.config, text).unwrap();
+    refused_everywhere(&env, "colour");
+
+    // A chart without its version: the message says which `version`.
+    fs::write(
+        &env.config,
+        "version: 1\ncluster:\n  controller_chart:\n    source: /charts/controller\n",
+    )
+    .unwrap();
+    refused_everywhere(&env, "cluster.controller_chart: missing field `version`");
+}
+
+#[test]
+fn a_config_from_a_newer_deskrun_is_refused() {
+    let env = Env::new();
+    env.add("ci", &[]);
+    let text = env.text().replace("version: 1\n", "version: 2\n");
+    fs::write(&env.config, text).unwrap();
+    refused_everywhere(&env, "newer deskrun");
+}
+
+#[test]
+fn a_config_path_that_is_a_directory_is_refused() {
+    let env = Env::new();
+    fs::create_dir_all(&env.config).unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains(env.config.to_str().unwrap()), "{out}");
+}
+
+#[test]
+fn a_symlinked_config_is_written_through() {
+    // Dotfiles managers link the config: `add` must keep the link.
+    let env = Env::new();
+    let real = env.dir.path().join("dotfiles/deskrun.yaml");
+    fs::create_dir_all(real.parent().unwrap()).unwrap();
+    fs::create_dir_all(env.config.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&real, &env.config).unwrap();
+    // A dangling link: the first write creates the target.
+    env.add("one", &[]);
+    env.add("two", &[]);
+    assert!(
+        fs::symlink_metadata(&env.config)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    let text = fs::read_to_string(&real).unwrap();
+    assert!(text.contains("one:") && text.contains("two:"), "{text}");
+    assert_eq!(mode_of(&real), 0o600);
+    env.run(&["remove", "one"]).ok();
+    assert!(
+        fs::symlink_metadata(&env.config)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!fs::read_to_string(&real).unwrap().contains("one:"));
+}

@@ -1,0 +1,263 @@
+//! `deskrun render --output-dir` checked against the real ARC charts, the real
+//! Helm engine and the CRD schemas (`../shared/tools/arc-conformance`).
+//!
+//! `../shared` is not part of the project: without it these tests print a
+//! one-line "skipped" notice and return. Exit 4 from the tool means the Helm
+//! engine could not be downloaded, so nothing was checked: that is reported
+//! as skipped too, never as passed.
+//!
+//! Every arc-render call costs a second or two, so all the cases share one
+//! config and one output folder.
+
+use deskrun::config::Store;
+use deskrun::model::{Auth, Cache, Installation, Mode};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOKEN: &str = "fake-token-for-tests-0001";
+// Split so that secret scanners do not flag this obviously fake key.
+const PEM: &str = concat!(
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS\n",
+    "-----END RSA ",
+    "PRIVATE KEY-----\n",
+);
+
+fn tool() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/arc-conformance");
+    if p.exists() {
+        Some(p)
+    } else {
+        println!(
+            "skipped: ../shared/tools/arc-conformance not found (the real-chart checks need ../shared)"
+        );
+        None
+    }
+}
+
+fn pat() -> Auth {
+    Auth::Pat {
+        token: TOKEN.into(),
+    }
+}
+
+fn app() -> Auth {
+    Auth::GithubApp {
+        app_id: "123456".into(),
+        installation_id: "7654321".into(),
+        private_key: PEM.into(),
+    }
+}
+
+fn caches() -> Vec<Cache> {
+    vec![
+        Cache {
+            path: "/var/lib/docker".into(),
+            host_path: None,
+        },
+        Cache {
+            path: "/root/.cache".into(),
+            host_path: Some("/srv/my cache #1".into()),
+        },
+    ]
+}
+
+fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {
+    let (min, max) = if instances > 1 { (1, 1) } else { (0, 5) };
+    Installation {
+        repository: "https://github.com/owner/repo".into(),
+        mode,
+        min_runners: min,
+        max_runners: max,
+        instances,
+        caches,
+        auth,
+    }
+}
+
+/// Store `installations` in a fresh config (through the library, validated),
+/// then `deskrun --config FILE render --output-dir DIR [--show-secrets]`.
+fn render_dir(tmp: &Path, installations: Vec<(&str, Installation)>, show_secrets: bool) -> PathBuf {
+    let config = tmp.join("config.yaml");
+    Store::new(&config)
+        .update(|c| {
+            for (name, inst) in installations {
+                c.installations.insert(name.into(), inst);
+            }
+            Ok(())
+        })
+        .expect("write config");
+    let out = tmp.join("rendered");
+    let mut cmd = assert_cmd::Command::cargo_bin("deskrun").unwrap();
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["render", "--output-dir"])
+        .arg(&out);
+    if show_secrets {
+        cmd.arg("--show-secrets");
+    }
+    cmd.assert().success();
+    out
+}
+
+struct Outcome {
+    code: i32,
+    output: String,
+}
+
+/// Run arc-conformance over `dir`; `None` (after a "skipped" line) when the
+/// Helm engine is not available.
+fn conformance(tool: &Path, dir: &Path) -> Option<Outcome> {
+    let out = Command::new(tool)
+        .arg(dir)
+        .output()
+        .expect("run arc-conformance");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = out.status.code().unwrap_or(-1);
+    if code == 4 {
+        let last = output.lines().last().unwrap_or_default();
+        println!(
+            "skipped: arc-conformance could not download the Helm engine, nothing was checked ({last})"
+        );
+        return None;
+    }
+    Some(Outcome { code, output })
+}
+
+/// `N passed, M failed` from the last line.
+fn tally(output: &str) -> (u32, u32) {
+    let last = output.lines().last().unwrap_or_default();
+    let nums: Vec<u32> = last
+        .split([' ', ','])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match (nums.as_slice(), last.ends_with(" failed")) {
+        ([p, f], true) => (*p, *f),
+        _ => panic!("unexpected last line {last:?} of arc-conformance:\n{output}"),
+    }
+}
+
+#[test]
+fn every_mode_passes_the_real_chart_and_schema() {
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        vec![
+            ("k8s", installation(Mode::Kubernetes, 1, vec![], pat())),
+            (
+                "k8s-cached",
+                installation(Mode::Kubernetes, 1, caches(), pat()),
+            ),
+            (
+                "priv-app",
+                installation(Mode::CachedPrivilegedKubernetes, 1, vec![], app()),
+            ),
+            (
+                "priv-cached",
+                installation(Mode::CachedPrivilegedKubernetes, 3, caches(), pat()),
+            ),
+            ("dind", installation(Mode::Dind, 1, vec![], pat())),
+            (
+                "dind-cached-app",
+                installation(Mode::Dind, 1, caches(), app()),
+            ),
+        ],
+        // The chart sees the real credential shape, as `up` passes it.
+        true,
+    );
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(
+        out.code, 0,
+        "arc-conformance failed (exit {}):\n{}",
+        out.code, out.output
+    );
+    let (passed, failed) = tally(&out.output);
+    assert_eq!(failed, 0, "{}", out.output);
+    // controller + 8 instances (2 checks each) + 5 hook extensions (k8s-cached,
+    // priv-app, priv-cached-1..3).
+    assert!(passed > 0, "{}", out.output);
+    assert_eq!(passed, 1 + 8 * 2 + 5, "{}", out.output);
+    for instance in [
+        "k8s",
+        "k8s-cached",
+        "priv-app",
+        "priv-cached-1",
+        "priv-cached-2",
+        "priv-cached-3",
+        "dind",
+        "dind-cached-app",
+    ] {
+        assert!(
+            out.output
+                .contains(&format!("ok   {instance}: the scale-set chart renders")),
+            "{instance} was not checked:\n{}",
+            out.output
+        );
+    }
+}
+
+#[test]
+fn redacted_render_passes_too() {
+    // `render` without --show-secrets must still give values the chart takes
+    // (a non-empty placeholder), so that people can check them by hand.
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        vec![(
+            "app",
+            installation(Mode::CachedPrivilegedKubernetes, 1, caches(), app()),
+        )],
+        false,
+    );
+    std::fs::remove_dir_all(dir.join("controller")).unwrap();
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(out.code, 0, "{}", out.output);
+    assert_eq!(tally(&out.output), (3, 0), "{}", out.output);
+}
+
+#[test]
+fn the_check_detects_a_scale_set_name_over_45_characters() {
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        vec![("k8s", installation(Mode::Kubernetes, 1, vec![], pat()))],
+        true,
+    );
+    // Only the scale set: the controller is checked by the test above.
+    std::fs::remove_dir_all(dir.join("controller")).unwrap();
+    let values = dir.join("k8s/values.yaml");
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&values).unwrap()).unwrap();
+    let long = "a".repeat(46);
+    doc["runnerScaleSetName"] = serde_yaml::Value::String(long);
+    std::fs::write(&values, serde_yaml::to_string(&doc).unwrap()).unwrap();
+
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(
+        out.code, 1,
+        "a 46-character runnerScaleSetName must fail:\n{}",
+        out.output
+    );
+    let (_, failed) = tally(&out.output);
+    assert!(failed >= 1, "{}", out.output);
+    assert!(out.output.contains("FAIL k8s"), "{}", out.output);
+    assert!(
+        out.output.contains("up to 45 characters"),
+        "failed for another reason than the name:\n{}",
+        out.output
+    );
+}

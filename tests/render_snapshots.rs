@@ -1,0 +1,872 @@
+//! What `deskrun render` produces, pinned: insta snapshots of the whole
+//! stream for a chosen set of configs (every mode, with and without caches,
+//! one and three instances, both credential types, redacted and shown), plus
+//! structural checks of what the issue requires, which hold whatever the
+//! exact layout of the YAML.
+//!
+//! Update the snapshots after an intended change with
+//! `INSTA_UPDATE=always cargo test --test render_snapshots` and review the diff.
+
+use deskrun::model::{Auth, Cache, Config, Installation, Mode};
+use deskrun::render::{REDACTED, Rendered, render, to_stream};
+use deskrun::validate::validate_config;
+use serde_yaml::Value;
+
+const TOKEN: &str = "fake-token-for-tests-0001";
+// The PEM armor is split so that secret scanners (`git grep` for private key
+// headers) do not flag this obviously fake test key.
+const PEM: &str = concat!(
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
+    "-----END RSA ",
+    "PRIVATE KEY-----\n",
+);
+/// A custom host path with a space and a `#`: YAML must quote it.
+const CUSTOM_HOST: &str = "/srv/my cache #1";
+const ROOT: &str = "/tmp/github-runner-cache";
+
+fn pat() -> Auth {
+    Auth::Pat {
+        token: TOKEN.into(),
+    }
+}
+
+fn app() -> Auth {
+    Auth::GithubApp {
+        app_id: "123456".into(),
+        installation_id: "7654321".into(),
+        private_key: PEM.into(),
+    }
+}
+
+/// `/var/lib/docker` (deskrun-managed host dir) and `/srv/my cache #1:/root/.cache`.
+fn caches() -> Vec<Cache> {
+    vec![
+        Cache {
+            path: "/var/lib/docker".into(),
+            host_path: None,
+        },
+        Cache {
+            path: "/root/.cache".into(),
+            host_path: Some(CUSTOM_HOST.into()),
+        },
+    ]
+}
+
+fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {
+    let (min, max) = if instances > 1 { (1, 1) } else { (1, 5) };
+    Installation {
+        repository: "https://github.com/owner/repo".into(),
+        mode,
+        min_runners: min,
+        max_runners: max,
+        instances,
+        caches,
+        auth,
+    }
+}
+
+/// A validated (normalised) config holding the given installations.
+fn config(installations: Vec<(&str, Installation)>) -> Config {
+    let mut c = Config::default();
+    for (name, inst) in installations {
+        c.installations.insert(name.into(), inst);
+    }
+    validate_config(&c).expect("test config is valid")
+}
+
+fn one(name: &str, inst: Installation) -> Config {
+    config(vec![(name, inst)])
+}
+
+fn stream(config: &Config, show_secrets: bool) -> String {
+    let files = render(config, &[])
+        .expect("render")
+        .files(show_secrets)
+        .expect("files");
+    to_stream(&files)
+}
+
+/// A snapshot of `stream`, with the PEM armor lines of the fake key altered
+/// (for the same secret scanners); the key's layout is kept.
+fn snapshot_text(config: &Config, show_secrets: bool) -> String {
+    stream(config, show_secrets).replace(" PRIVATE KEY-----", " PRIVATE KEY (fake)-----")
+}
+
+fn rendered(config: &Config) -> Rendered {
+    render(config, &[]).expect("render")
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots
+// ---------------------------------------------------------------------------
+
+#[test]
+fn snapshot_kubernetes_no_caches() {
+    let c = one("k8s", installation(Mode::Kubernetes, 1, vec![], pat()));
+    insta::assert_snapshot!("kubernetes_no_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_kubernetes_caches() {
+    let c = one("k8s", installation(Mode::Kubernetes, 1, caches(), pat()));
+    insta::assert_snapshot!("kubernetes_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_privileged_no_caches() {
+    let c = one(
+        "docker-runner",
+        installation(Mode::CachedPrivilegedKubernetes, 1, vec![], pat()),
+    );
+    insta::assert_snapshot!("privileged_no_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_privileged_caches() {
+    let c = one(
+        "docker-runner",
+        installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
+    );
+    insta::assert_snapshot!("privileged_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_privileged_caches_three_instances() {
+    let c = one(
+        "ci",
+        installation(Mode::CachedPrivilegedKubernetes, 3, caches(), pat()),
+    );
+    insta::assert_snapshot!("privileged_caches_3_instances", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_dind_no_caches() {
+    let c = one("dind", installation(Mode::Dind, 1, vec![], pat()));
+    insta::assert_snapshot!("dind_no_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_dind_caches() {
+    let c = one("dind", installation(Mode::Dind, 1, caches(), pat()));
+    insta::assert_snapshot!("dind_caches", snapshot_text(&c, false));
+}
+
+#[test]
+fn snapshot_dind_caches_three_instances_github_app() {
+    let c = one("ci", installation(Mode::Dind, 3, caches(), app()));
+    insta::assert_snapshot!(
+        "dind_caches_3_instances_github_app",
+        snapshot_text(&c, false)
+    );
+}
+
+#[test]
+fn snapshot_github_app_show_secrets() {
+    let c = one(
+        "app-runner",
+        installation(Mode::Kubernetes, 1, vec![], app()),
+    );
+    insta::assert_snapshot!("github_app_show_secrets", snapshot_text(&c, true));
+}
+
+#[test]
+fn snapshot_pat_show_secrets() {
+    let c = one(
+        "docker-runner",
+        installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
+    );
+    insta::assert_snapshot!(
+        "pat_privileged_caches_show_secrets",
+        snapshot_text(&c, true)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Structural checks
+// ---------------------------------------------------------------------------
+
+/// Every combination the snapshots cover, in one config.
+fn everything() -> Config {
+    config(vec![
+        ("k8s", installation(Mode::Kubernetes, 1, vec![], pat())),
+        (
+            "k8s-cached",
+            installation(Mode::Kubernetes, 1, caches(), pat()),
+        ),
+        (
+            "priv",
+            installation(Mode::CachedPrivilegedKubernetes, 1, vec![], app()),
+        ),
+        (
+            "priv-cached",
+            installation(Mode::CachedPrivilegedKubernetes, 3, caches(), pat()),
+        ),
+        ("dind", installation(Mode::Dind, 1, vec![], pat())),
+        ("dind-cached", installation(Mode::Dind, 3, caches(), app())),
+    ])
+}
+
+fn docs(stream: &str) -> Vec<(String, Value)> {
+    // Split on the `# Source:` headers that `to_stream` writes.
+    stream
+        .split("---\n# Source: ")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (path, text) = s.split_once('\n').expect("header line");
+            let doc: Value = serde_yaml::from_str(text)
+                .unwrap_or_else(|e| panic!("{path} is not valid YAML: {e}\n{text}"));
+            (path.to_string(), doc)
+        })
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.get(*k)?;
+    }
+    cur.as_str()
+}
+
+fn seq<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn named<'a>(list: &'a [Value], name: &str) -> &'a Value {
+    list.iter()
+        .find(|x| x.get("name").and_then(Value::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no item named {name:?} in {list:?}"))
+}
+
+fn mounts(container: &Value) -> Vec<(String, String)> {
+    seq(container, "volumeMounts")
+        .iter()
+        .map(|m| {
+            (
+                s(m, &["name"]).unwrap().to_string(),
+                s(m, &["mountPath"]).unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn redacted_output_has_no_credential_but_keeps_the_keys() {
+    let c = everything();
+    let text = stream(&c, false);
+    assert!(!text.contains(TOKEN), "the token leaked into:\n{text}");
+    for line in PEM.lines() {
+        if !line.starts_with("-----") {
+            assert!(!text.contains(line), "the private key leaked into:\n{text}");
+        }
+    }
+    let mut pats = 0;
+    let mut apps = 0;
+    for (path, doc) in docs(&text) {
+        if !path.ends_with("/values.yaml") || path.starts_with("controller/") {
+            continue;
+        }
+        let secret = doc.get("githubConfigSecret").expect("githubConfigSecret");
+        if let Some(t) = s(secret, &["github_token"]) {
+            assert_eq!(t, REDACTED, "{path}");
+            pats += 1;
+        } else {
+            // The chart refuses an empty secret field: the placeholder is non-empty.
+            let key = s(secret, &["github_app_private_key"]).expect("a credential key");
+            assert_eq!(key, REDACTED, "{path}");
+            assert_eq!(s(secret, &["github_app_id"]), Some("123456"));
+            assert_eq!(s(secret, &["github_app_installation_id"]), Some("7654321"));
+            apps += 1;
+        }
+    }
+    // k8s, k8s-cached, priv-cached-1..3, dind; priv, dind-cached-1..3
+    assert_eq!((pats, apps), (6, 4));
+    assert!(!REDACTED.is_empty());
+
+    // --show-secrets shows them.
+    let shown = stream(&c, true);
+    assert!(shown.contains(TOKEN));
+    let shown_docs = docs(&shown);
+    let (_, priv_values) = shown_docs
+        .iter()
+        .find(|(p, _)| p == "priv/values.yaml")
+        .unwrap();
+    assert_eq!(
+        s(
+            priv_values,
+            &["githubConfigSecret", "github_app_private_key"]
+        ),
+        Some(PEM)
+    );
+}
+
+const CAPABILITIES: [&str; 12] = [
+    "SYS_ADMIN",
+    "NET_ADMIN",
+    "SYS_PTRACE",
+    "SYS_CHROOT",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_RAW",
+    "IPC_LOCK",
+    "SYS_RESOURCE",
+    "MKNOD",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+];
+
+const SYSTEM_MOUNTS: [&str; 6] = [
+    "/sys",
+    "/sys/fs/cgroup",
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+];
+
+/// The job-pod patch of an instance's hook extension, parsed.
+fn hook_patch(r: &Rendered, instance: &str) -> (Value, Value) {
+    let inst = r
+        .instances
+        .iter()
+        .find(|i| i.instance == instance)
+        .unwrap_or_else(|| panic!("no instance {instance}"));
+    let cm = inst.hook_extension.clone().expect("a hook extension");
+    let content = s(&cm, &["data", "content"])
+        .expect("data.content")
+        .to_string();
+    let patch: Value = serde_yaml::from_str(&content)
+        .unwrap_or_else(|e| panic!("hook content is not YAML: {e}\n{content}"));
+    (cm, patch)
+}
+
+#[test]
+fn privileged_hook_extension_has_every_capability_and_mount() {
+    let c = everything();
+    let r = rendered(&c);
+    for (instance, want_caches) in [
+        ("priv", vec![]),
+        ("priv-cached-1", caches()),
+        ("priv-cached-2", caches()),
+        ("priv-cached-3", caches()),
+    ] {
+        let (cm, patch) = hook_patch(&r, instance);
+        assert_eq!(s(&cm, &["kind"]), Some("ConfigMap"));
+        assert_eq!(
+            s(&cm, &["metadata", "name"]),
+            Some(format!("privileged-hook-extension-{instance}").as_str())
+        );
+        assert_eq!(s(&cm, &["metadata", "namespace"]), Some("arc-systems"));
+
+        let spec = patch.get("spec").expect("spec");
+        let job = named(seq(spec, "containers"), "$job");
+        let sc = job.get("securityContext").expect("securityContext");
+        assert_eq!(sc.get("privileged").and_then(Value::as_bool), Some(true));
+        assert_eq!(sc.get("runAsUser").and_then(Value::as_u64), Some(0));
+        let caps: Vec<&str> = sc
+            .get("capabilities")
+            .and_then(|c| c.get("add"))
+            .and_then(Value::as_sequence)
+            .expect("capabilities.add")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for cap in CAPABILITIES {
+            assert!(caps.contains(&cap), "{instance}: missing capability {cap}");
+        }
+
+        let vols = seq(spec, "volumes");
+        let job_mounts = seq(job, "volumeMounts");
+        for path in SYSTEM_MOUNTS {
+            let m = job_mounts
+                .iter()
+                .find(|m| s(m, &["mountPath"]) == Some(path))
+                .unwrap_or_else(|| panic!("{instance}: no mount at {path}"));
+            let vol = named(vols, s(m, &["name"]).unwrap());
+            assert_eq!(s(vol, &["hostPath", "path"]), Some(path), "{instance}");
+            if path == "/sys/fs/cgroup" {
+                assert_eq!(s(m, &["mountPropagation"]), Some("Bidirectional"));
+            }
+        }
+
+        // One DirectoryOrCreate hostPath volume per cache, mounted at its path.
+        let cache_vols: Vec<&Value> = vols
+            .iter()
+            .filter(|v| s(v, &["hostPath", "type"]) == Some("DirectoryOrCreate"))
+            .collect();
+        assert_eq!(cache_vols.len(), want_caches.len(), "{instance}");
+        for (i, cache) in want_caches.iter().enumerate() {
+            let want_host = cache
+                .host_path
+                .clone()
+                .unwrap_or_else(|| format!("{ROOT}/{instance}/cache-{i}"));
+            let vol = cache_vols
+                .iter()
+                .find(|v| s(v, &["hostPath", "path"]) == Some(want_host.as_str()))
+                .unwrap_or_else(|| panic!("{instance}: no volume for {want_host}"));
+            let name = s(vol, &["name"]).unwrap();
+            assert!(
+                mounts(job).contains(&(name.to_string(), cache.path.clone())),
+                "{instance}: cache {name} not mounted at {}",
+                cache.path
+            );
+        }
+
+        // The runner pod mounts this ConfigMap and points the hooks at it.
+        let values = &r
+            .instances
+            .iter()
+            .find(|i| i.instance == instance)
+            .unwrap()
+            .values;
+        assert_eq!(
+            s(values, &["containerMode", "type"]),
+            Some("kubernetes-novolume")
+        );
+        let pod = values.get("template").and_then(|t| t.get("spec")).unwrap();
+        let cm_vol = seq(pod, "volumes")
+            .iter()
+            .find(|v| v.get("configMap").is_some())
+            .expect("configMap volume");
+        assert_eq!(
+            s(cm_vol, &["configMap", "name"]),
+            s(&cm, &["metadata", "name"])
+        );
+        let runner = named(seq(pod, "containers"), "runner");
+        let env = named(seq(runner, "env"), "ACTIONS_RUNNER_CONTAINER_HOOK_TEMPLATE");
+        let mount = mounts(runner)
+            .into_iter()
+            .find(|(n, _)| Some(n.as_str()) == s(cm_vol, &["name"]))
+            .expect("runner mounts the hook extension");
+        assert_eq!(
+            s(env, &["value"]),
+            Some(format!("{}/content", mount.1).as_str())
+        );
+    }
+}
+
+#[test]
+fn cached_dind_mounts_caches_in_dind_and_runner_without_container_mode() {
+    let c = everything();
+    let r = rendered(&c);
+    for instance in ["dind-cached-1", "dind-cached-2", "dind-cached-3"] {
+        let inst = r.instances.iter().find(|i| i.instance == instance).unwrap();
+        assert!(inst.hook_extension.is_none());
+        assert!(
+            inst.values.get("containerMode").is_none(),
+            "{instance}: with caches, the pod is spelled out and containerMode must be unset"
+        );
+        let pod = inst
+            .values
+            .get("template")
+            .and_then(|t| t.get("spec"))
+            .unwrap();
+        let dind = named(seq(pod, "initContainers"), "dind");
+        let runner = named(seq(pod, "containers"), "runner");
+        let vols = seq(pod, "volumes");
+        for (i, cache) in caches().iter().enumerate() {
+            let want_host = cache
+                .host_path
+                .clone()
+                .unwrap_or_else(|| format!("{ROOT}/{instance}/cache-{i}"));
+            let vol = vols
+                .iter()
+                .find(|v| s(v, &["hostPath", "path"]) == Some(want_host.as_str()))
+                .unwrap_or_else(|| panic!("{instance}: no volume for {want_host}"));
+            assert_eq!(s(vol, &["hostPath", "type"]), Some("DirectoryOrCreate"));
+            let m = (s(vol, &["name"]).unwrap().to_string(), cache.path.clone());
+            assert!(mounts(dind).contains(&m), "{instance}: dind lacks {m:?}");
+            assert!(
+                mounts(runner).contains(&m),
+                "{instance}: runner lacks {m:?}"
+            );
+        }
+    }
+    // Without caches the chart writes the dind sidecar itself.
+    let plain = r.instances.iter().find(|i| i.instance == "dind").unwrap();
+    assert_eq!(s(&plain.values, &["containerMode", "type"]), Some("dind"));
+    assert!(plain.hook_extension.is_none());
+}
+
+/// Kubernetes refuses a pod with two volumes of one name, a container with
+/// two mounts at one path, or a mount of an undeclared volume; the chart's
+/// schema check catches none of these.
+fn assert_pod_is_consistent(what: &str, pod: &Value) {
+    let mut names = std::collections::BTreeSet::new();
+    for v in seq(pod, "volumes") {
+        let n = s(v, &["name"]).expect("volume name");
+        assert!(names.insert(n), "{what}: two volumes named {n}");
+    }
+    for list in ["containers", "initContainers"] {
+        for c in seq(pod, list) {
+            let mut paths = std::collections::BTreeSet::new();
+            for (name, path) in mounts(c) {
+                assert!(paths.insert(path.clone()), "{what}: two mounts at {path}");
+                assert!(
+                    names.contains(name.as_str()),
+                    "{what}: mount of undeclared volume {name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn volumes_and_mount_paths_are_unique() {
+    let r = rendered(&everything());
+    for inst in &r.instances {
+        let pod = inst
+            .values
+            .get("template")
+            .and_then(|t| t.get("spec"))
+            .expect("template.spec");
+        assert_pod_is_consistent(&format!("{} runner pod", inst.instance), pod);
+        if inst.hook_extension.is_some() {
+            let (_, patch) = hook_patch(&r, &inst.instance);
+            assert_pod_is_consistent(
+                &format!("{} job pod", inst.instance),
+                patch.get("spec").expect("spec"),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dind_cache_over_the_pods_own_mount_is_refused() {
+    // Rendered without validation, it gives a pod Kubernetes would refuse
+    // (which the check above detects); validation refuses it first.
+    let mut c = Config::default();
+    c.installations.insert(
+        "d".into(),
+        installation(
+            Mode::Dind,
+            1,
+            vec![Cache {
+                path: "/home/runner/_work".into(),
+                host_path: None,
+            }],
+            pat(),
+        ),
+    );
+    let r = rendered(&c);
+    let pod = r.instances[0].values["template"]["spec"].clone();
+    let detected = std::panic::catch_unwind(|| assert_pod_is_consistent("d", &pod));
+    assert!(detected.is_err(), "the duplicate mount was not detected");
+    let e = validate_config(&c).unwrap_err().to_string();
+    assert!(e.contains("/home/runner/_work"), "{e}");
+}
+
+#[test]
+fn kubernetes_mode_uses_a_hook_extension_only_with_caches() {
+    let r = rendered(&everything());
+    let k8s = r.instances.iter().find(|i| i.instance == "k8s").unwrap();
+    assert!(k8s.hook_extension.is_none());
+    assert_eq!(
+        s(&k8s.values, &["containerMode", "type"]),
+        Some("kubernetes")
+    );
+    let (cm, patch) = hook_patch(&r, "k8s-cached");
+    assert_eq!(
+        s(&cm, &["metadata", "name"]),
+        Some("hook-extension-k8s-cached")
+    );
+    let spec = patch.get("spec").unwrap();
+    let job = named(seq(spec, "containers"), "$job");
+    // Not privileged: only the caches.
+    assert!(job.get("securityContext").is_none(), "{patch:?}");
+    assert_eq!(
+        mounts(job),
+        vec![
+            ("cache-0".to_string(), "/var/lib/docker".to_string()),
+            ("cache-1".to_string(), "/root/.cache".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn kind_config_mounts_cache_root_and_custom_host_paths_at_the_same_path() {
+    let mut c = everything();
+    // A custom host path under the cache root is covered by the root's mount.
+    c.installations.insert(
+        "under-root".into(),
+        installation(
+            Mode::Kubernetes,
+            1,
+            vec![Cache {
+                path: "/x".into(),
+                host_path: Some(format!("{ROOT}/shared/x")),
+            }],
+            pat(),
+        ),
+    );
+    let c = validate_config(&c).unwrap();
+    let r = rendered(&c);
+    let kind = &r.kind_cluster;
+    assert_eq!(s(kind, &["kind"]), Some("Cluster"));
+    assert_eq!(s(kind, &["name"]), Some("deskrun"));
+    let node = &seq(kind, "nodes")[0];
+    let pairs: Vec<(String, String)> = seq(node, "extraMounts")
+        .iter()
+        .map(|m| {
+            (
+                s(m, &["hostPath"]).unwrap().to_string(),
+                s(m, &["containerPath"]).unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (h, p) in &pairs {
+        assert_eq!(h, p, "a node mount must keep the host path");
+    }
+    let paths: Vec<&str> = pairs.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![ROOT, CUSTOM_HOST],
+        "custom paths appear once each"
+    );
+
+    // Every cache volume of every instance is reachable through a node mount.
+    let node_paths = deskrun::render::kind_mounts(kind);
+    for inst in &r.instances {
+        for host in &inst.cache_host_paths {
+            assert!(
+                node_paths
+                    .iter()
+                    .any(|m| host == m || host.starts_with(&format!("{m}/"))),
+                "{}: {host} is not under a node mount {node_paths:?}",
+                inst.instance
+            );
+        }
+    }
+
+    // The stream quotes the path with `#` and a space, and it reads back intact.
+    let text = stream(&c, false);
+    let kind_doc = &docs(&text)[0];
+    assert_eq!(kind_doc.0, "kind-cluster.yaml");
+    assert_eq!(&kind_doc.1, kind);
+}
+
+#[test]
+fn cache_host_paths_are_per_instance_under_the_cache_root() {
+    let mut c = everything();
+    c.cluster.cache_root = "/var/cache/deskrun/".into();
+    let c = validate_config(&c).unwrap();
+    let r = rendered(&c);
+    for inst in &r.instances {
+        let want: Vec<String> = c.installations[&inst.installation]
+            .caches
+            .iter()
+            .enumerate()
+            .map(|(i, cache)| {
+                cache
+                    .host_path
+                    .clone()
+                    .unwrap_or_else(|| format!("/var/cache/deskrun/{}/cache-{i}", inst.instance))
+            })
+            .collect();
+        assert_eq!(inst.cache_host_paths, want, "{}", inst.instance);
+    }
+    let ci2 = r
+        .instances
+        .iter()
+        .find(|i| i.instance == "priv-cached-2")
+        .unwrap();
+    assert_eq!(
+        ci2.cache_host_paths[0],
+        "/var/cache/deskrun/priv-cached-2/cache-0"
+    );
+    // Three instances: three distinct managed directories.
+    let managed: std::collections::BTreeSet<&String> = r
+        .instances
+        .iter()
+        .filter(|i| i.installation == "priv-cached")
+        .map(|i| &i.cache_host_paths[0])
+        .collect();
+    assert_eq!(managed.len(), 3);
+}
+
+#[test]
+fn instance_names_labels_and_counts() {
+    let r = rendered(&everything());
+    let names: Vec<&str> = r.instances.iter().map(|i| i.instance.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dind",
+            "dind-cached-1",
+            "dind-cached-2",
+            "dind-cached-3",
+            "k8s",
+            "k8s-cached",
+            "priv",
+            "priv-cached-1",
+            "priv-cached-2",
+            "priv-cached-3",
+        ]
+    );
+    for inst in &r.instances {
+        let v = &inst.values;
+        assert_eq!(s(v, &["runnerScaleSetName"]), Some(inst.instance.as_str()));
+        assert_eq!(
+            s(v, &["githubConfigUrl"]),
+            Some("https://github.com/owner/repo")
+        );
+        assert_eq!(
+            s(v, &["labels", "deskrun.dev/installation"]),
+            Some(inst.installation.as_str())
+        );
+        assert_eq!(
+            s(v, &["labels", "deskrun.dev/instance"]),
+            Some(inst.instance.as_str())
+        );
+        assert_eq!(
+            s(v, &["annotations", "deskrun.dev/inputs-hash"]),
+            Some(inst.inputs_hash.as_str())
+        );
+        let multi = inst.instance != inst.installation;
+        let (min, max) = (
+            v.get("minRunners").and_then(Value::as_u64),
+            v.get("maxRunners").and_then(Value::as_u64),
+        );
+        if multi {
+            assert_eq!((min, max), (Some(1), Some(1)), "{}", inst.instance);
+        } else {
+            assert_eq!((min, max), (Some(1), Some(5)), "{}", inst.instance);
+        }
+    }
+}
+
+fn hash_of(c: &Config, instance: &str) -> String {
+    rendered(c)
+        .instances
+        .into_iter()
+        .find(|i| i.instance == instance)
+        .unwrap_or_else(|| panic!("no instance {instance}"))
+        .inputs_hash
+}
+
+#[test]
+fn inputs_hash_changes_with_token_and_caches_and_is_stable_otherwise() {
+    for mode in Mode::ALL {
+        let base = one("r", installation(mode, 1, vec![], pat()));
+        let h = hash_of(&base, "r");
+        assert_eq!(h.len(), 32);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+
+        // Stable: the same config, rendered again, or next to another installation.
+        assert_eq!(hash_of(&base, "r"), h, "{mode}");
+        assert_eq!(hash_of(&base.clone(), "r"), h, "{mode}");
+        let mut with_other = base.clone();
+        with_other
+            .installations
+            .insert("other".into(), installation(Mode::Dind, 2, caches(), app()));
+        assert_eq!(hash_of(&with_other, "r"), h, "{mode}: another installation");
+        // Rendering only this installation gives the same hash.
+        let only = render(&base, &["r".to_string()]).unwrap();
+        assert_eq!(only.instances[0].inputs_hash, h);
+
+        // The token.
+        let mut tok = base.clone();
+        tok.installations.get_mut("r").unwrap().auth = Auth::Pat {
+            token: "fake-token-for-tests-0002".into(),
+        };
+        assert_ne!(hash_of(&tok, "r"), h, "{mode}: token changed");
+
+        // A cache added.
+        let mut cached = base.clone();
+        cached.installations.get_mut("r").unwrap().caches = vec![caches()[0].clone()];
+        let h1 = hash_of(&cached, "r");
+        assert_ne!(h1, h, "{mode}: cache added");
+        cached.installations.get_mut("r").unwrap().caches = caches();
+        let h2 = hash_of(&cached, "r");
+        assert_ne!(h2, h1, "{mode}: second cache added");
+
+        // The cache root moves the managed host directory.
+        let mut moved = cached.clone();
+        moved.cluster.cache_root = "/var/cache/deskrun".into();
+        assert_ne!(hash_of(&moved, "r"), h2, "{mode}: cache root changed");
+
+        // The runner counts.
+        let mut counts = base.clone();
+        counts.installations.get_mut("r").unwrap().max_runners = 4;
+        assert_ne!(hash_of(&counts, "r"), h, "{mode}: max runners changed");
+    }
+
+    // Per instance: three instances of one installation hash differently.
+    let three = one("ci", installation(Mode::Kubernetes, 3, vec![], pat()));
+    let hs: std::collections::BTreeSet<String> = ["ci-1", "ci-2", "ci-3"]
+        .iter()
+        .map(|i| hash_of(&three, i))
+        .collect();
+    assert_eq!(hs.len(), 3);
+}
+
+#[test]
+fn every_document_of_the_stream_is_yaml_with_its_source_header() {
+    let c = everything();
+    let text = stream(&c, false);
+    let ds = docs(&text);
+    let paths: Vec<&str> = ds.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths[0], "kind-cluster.yaml");
+    assert_eq!(paths[1], "controller/values.yaml");
+    for inst in &rendered(&c).instances {
+        assert!(paths.contains(&format!("{}/values.yaml", inst.instance).as_str()));
+        let hook = format!("{}/hook-extension.yaml", inst.instance);
+        assert_eq!(
+            paths.contains(&hook.as_str()),
+            inst.hook_extension.is_some(),
+            "{hook}"
+        );
+    }
+    // 2 + 10 values + hooks for k8s-cached, priv, priv-cached-1..3.
+    assert_eq!(ds.len(), 2 + 10 + 5);
+}
+
+mod paths_with_yaml_syntax {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any host path deskrun accepts (no `:`, no control characters)
+        /// reaches the kind config and the job pod unchanged, whatever YAML
+        /// syntax it contains.
+        #[test]
+        fn host_paths_survive_yaml(seg in "[a-z #&*!%@`'\"{}\\[\\],|>?=~-]{1,12}") {
+            prop_assume!(seg != "." && seg != ".." && !seg.trim().is_empty());
+            let host = format!("/srv/{seg}");
+            let c = Config {
+                installations: [(
+                    "r".to_string(),
+                    installation(
+                        Mode::CachedPrivilegedKubernetes,
+                        1,
+                        vec![Cache { path: "/data".into(), host_path: Some(host.clone()) }],
+                        pat(),
+                    ),
+                )]
+                .into(),
+                ..Config::default()
+            };
+            let Ok(c) = validate_config(&c) else {
+                return Ok(());
+            };
+            let host = c.installations["r"].caches[0].host_path.clone().unwrap();
+            let text = stream(&c, false);
+            let ds = docs(&text);
+            let kind = &ds[0].1;
+            let node_paths = deskrun::render::kind_mounts(kind);
+            prop_assert!(node_paths.contains(&host), "{:?}", node_paths);
+            let hook = &ds.iter().find(|(p, _)| p == "r/hook-extension.yaml").unwrap().1;
+            let patch: Value = serde_yaml::from_str(s(hook, &["data", "content"]).unwrap()).unwrap();
+            let vols = seq(patch.get("spec").unwrap(), "volumes");
+            prop_assert_eq!(s(named(vols, "cache-0"), &["hostPath", "path"]), Some(host.as_str()));
+        }
+    }
+}
