@@ -173,7 +173,8 @@ pub struct UpArgs {
     pub dry_run: bool,
 
     /// Scale sets deployed at once
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+    #[arg(long, value_name = "N", default_value_t = 5, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
     pub parallel: u16,
 }
 
@@ -229,15 +230,22 @@ pub struct AddArgs {
     pub mode: ModeArg,
 
     /// Idle runners kept ready [default: 1]
-    #[arg(long, value_name = "N")]
+    // allow_negative_numbers: `-1` is reported as a bad value of this flag,
+    // not as an unknown flag.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub min_runners: Option<u32>,
 
     /// Most runners at once [default: 5]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_runners: Option<u32>,
 
     /// Scale sets NAME-1..NAME-N with one runner each (for cache affinity)
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
     pub instances: u32,
 
     /// Host-path cache mounted at PATH in the job; HOST_PATH:PATH picks the host directory (repeatable)

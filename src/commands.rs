@@ -240,6 +240,50 @@ fn render(g: &Globals, args: RenderArgs) -> Result<()> {
     }
 }
 
+/// `text` with every credential of the config replaced by `<redacted>`.
+/// A config that does not validate is still searched (leniently) for
+/// `token` and `private_key` values, so even an error about a broken file
+/// cannot show one.
+pub fn redact_error(config: Option<&std::path::Path>, text: &str) -> String {
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None => match default_path() {
+            Ok(p) => p,
+            Err(_) => return text.to_string(),
+        },
+    };
+    let secrets = match Store::new(&path).load() {
+        Ok(c) => c.secrets(),
+        Err(_) => {
+            fn walk(v: &serde_yaml::Value, out: &mut Vec<String>) {
+                match v {
+                    serde_yaml::Value::Mapping(m) => {
+                        for (k, x) in m {
+                            if let (Some("token" | "private_key"), Some(s)) =
+                                (k.as_str(), x.as_str())
+                            {
+                                out.push(s.to_string());
+                            }
+                            walk(x, out);
+                        }
+                    }
+                    serde_yaml::Value::Sequence(s) => s.iter().for_each(|x| walk(x, out)),
+                    _ => {}
+                }
+            }
+            let mut out = Vec::new();
+            if let Some(v) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+            {
+                walk(&v, &mut out);
+            }
+            out
+        }
+    };
+    Runner::new().with_secrets(secrets).redact(text)
+}
+
 /// Run `f` with a session: a runner that redacts every credential of the
 /// config and, with -v, echoes each command.
 fn with_session<T>(g: &Globals, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {

@@ -45,6 +45,11 @@ impl Store {
         match fs::read_to_string(&self.path) {
             Ok(text) => parse(&text, &self.path),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Config::default()),
+            // Bytes that are not text: bad content, like corrupt YAML.
+            Err(e) if e.kind() == ErrorKind::InvalidData => Err(input(format!(
+                "config file {} is not valid UTF-8 text; fix it or move it away (deskrun will not overwrite it)",
+                self.path.display()
+            ))),
             Err(e) if e.kind() == ErrorKind::IsADirectory => Err(input(format!(
                 "config file {} is a directory; pass --config with a file path",
                 self.path.display()

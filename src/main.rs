@@ -21,8 +21,12 @@ fn main() {
         .init();
     // Ctrl-C stops the children, removes temp files and exits 130.
     deskrun::exec::install_interrupt_handler();
+    let config = cli.config.clone();
     if let Err(err) = deskrun::commands::run(cli) {
-        eprintln!("error: {err:#}");
+        // Tool errors are redacted where they are made; this catches what
+        // else could quote a tool's output (e.g. a JSON parse error).
+        let text = deskrun::commands::redact_error(config.as_deref(), &format!("{err:#}"));
+        eprintln!("error: {text}");
         std::process::exit(exit_code(&err));
     }
 }

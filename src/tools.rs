@@ -103,7 +103,8 @@ pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) ->
         .and_then(|f| std::fs::read(f).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let mut dirty = false;
+    // Find every tool before running any, so a missing one is named first.
+    let mut found = Vec::with_capacity(tools.len());
     for tool in tools {
         let path = which::which(tool.name).map_err(|_| {
             anyhow::anyhow!(
@@ -112,6 +113,10 @@ pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) ->
                 tool.install
             )
         })?;
+        found.push((tool, path));
+    }
+    let mut dirty = false;
+    for (tool, path) in found {
         let key = path.display().to_string();
         let meta = std::fs::metadata(&path).ok();
         let stamp = meta.as_ref().map(|m| {
@@ -132,14 +137,15 @@ pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) ->
                     .run(
                         &Invocation::new(format!("check {} version", tool.name), tool.name)
                             .args(tool.version_args.iter().copied())
-                            .timeout(Duration::from_secs(30)),
+                            .timeout(Timeouts::from_env().limit(Duration::from_secs(30))),
                     )
                     .map_err(anyhow::Error::new)?;
                 let version = parse_version(&out.stdout)
                     .or_else(|| parse_version(&out.stderr))
                     .with_context(|| {
                         format!(
-                            "cannot read the version of {} from `{} {}`: {:?}",
+                            "step 'check {} version': cannot read the version of {} from `{} {}`: {:?}",
+                            tool.name,
                             path.display(),
                             tool.name,
                             tool.version_args.join(" "),
@@ -196,6 +202,9 @@ pub struct Timeouts {
     pub helm_wait: Duration,
     /// `kind create cluster`.
     pub cluster: Duration,
+    /// `DESKRUN_CALL_TIMEOUT`: no process runs longer, whatever the margins
+    /// below add.
+    cap: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -205,6 +214,7 @@ impl Default for Timeouts {
             kubectl: Duration::from_secs(120),
             helm_wait: Duration::from_secs(300),
             cluster: Duration::from_secs(600),
+            cap: None,
         }
     }
 }
@@ -224,12 +234,18 @@ impl Timeouts {
             t.kubectl = t.kubectl.min(cap);
             t.helm_wait = t.helm_wait.min(cap);
             t.cluster = t.cluster.min(cap);
+            t.cap = Some(cap);
         }
         t
     }
 
+    /// `d`, but no more than `DESKRUN_CALL_TIMEOUT`.
+    pub fn limit(&self, d: Duration) -> Duration {
+        self.cap.map_or(d, |cap| d.min(cap))
+    }
+
     fn helm_process(&self) -> Duration {
-        self.helm_wait + Duration::from_secs(60)
+        self.limit(self.helm_wait + Duration::from_secs(60))
     }
 }
 
@@ -337,7 +353,26 @@ impl<'a> Kube<'a> {
                 .args(["get", "clusters"])
                 .timeout(self.timeouts.query),
         )?;
-        Ok(out.stdout.lines().any(|l| l.trim() == self.cluster.name))
+        // One cluster name per line. Anything else is not kind's answer, and
+        // reading it as "no cluster" would make `up` create a second one and
+        // `down` report nothing to do.
+        let names: Vec<&str> = out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if let Some(bad) = names.iter().find(|n| {
+            !n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        }) {
+            let bad: String = self.runner.redact(bad).chars().take(200).collect();
+            bail!(
+                "step 'look for the kind cluster': cannot read the cluster list `kind get clusters` printed \
+                 (a line reads {bad:?}); is the `kind` on PATH the real kind?"
+            );
+        }
+        Ok(names.contains(&self.cluster.name.as_str()))
     }
 
     pub fn create_cluster(&self, kind_config_yaml: &str) -> Result<()> {
@@ -604,8 +639,10 @@ impl<'a> Kube<'a> {
         let crds: Vec<String> = ARC_CRDS.iter().map(|c| format!("crd/{c}")).collect();
         args.extend(crds.iter().map(String::as_str));
         self.run(
-            self.kubectl("wait for the ARC CRDs", &args)
-                .timeout(self.timeouts.kubectl + Duration::from_secs(30)),
+            self.kubectl("wait for the ARC CRDs", &args).timeout(
+                self.timeouts
+                    .limit(self.timeouts.kubectl + Duration::from_secs(30)),
+            ),
         )?;
         Ok(())
     }
