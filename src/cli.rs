@@ -84,6 +84,7 @@ Examples:
   deskrun up
   deskrun up --dry-run
   deskrun up docker-runner
+  deskrun up --chart-version 0.14.2 --scale-set-chart ./charts/gha-runner-scale-set   # air-gapped
   deskrun -v up            # echo every kind/helm/kubectl command (credentials redacted)")]
     Up(UpArgs),
 
@@ -176,6 +177,18 @@ pub struct UpArgs {
     #[arg(long, value_name = "N", default_value_t = 5, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u16).range(1..=32))]
     pub parallel: u16,
+
+    /// Use this chart version for both ARC charts (instead of the config's)
+    #[arg(long, value_name = "VERSION")]
+    pub chart_version: Option<String>,
+
+    /// Controller chart: an oci:// reference or a local chart directory
+    #[arg(long, value_name = "SOURCE")]
+    pub controller_chart: Option<String>,
+
+    /// Scale-set chart: an oci:// reference or a local chart directory
+    #[arg(long, value_name = "SOURCE")]
+    pub scale_set_chart: Option<String>,
 }
 
 #[derive(Debug, Args)]

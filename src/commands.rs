@@ -305,6 +305,11 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
         names: args.names,
         dry_run: args.dry_run,
         parallel: usize::from(args.parallel),
+        charts: ops::up::ChartOverrides {
+            version: args.chart_version,
+            controller: args.controller_chart,
+            scale_set: args.scale_set_chart,
+        },
     };
     let report = with_session(g, |s| ops::up::up(s, &opts))?;
     if opts.dry_run {

@@ -438,3 +438,45 @@ fn cluster_subcommands() {
         .success()
         .stdout(predicate::str::contains("deleted"));
 }
+
+#[test]
+fn local_chart_directories_from_flags_are_used_without_a_version() {
+    let Some(shared) = common::shared_dir() else {
+        eprintln!("skipped: ../shared absent (no local chart directories to point at)");
+        return;
+    };
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    let charts = shared.join("fixtures/arc-charts/0.14.2");
+    let controller = charts.join("gha-runner-scale-set-controller");
+    let scale_set = charts.join("gha-runner-scale-set");
+    sb.cmd()
+        .arg("up")
+        .args(["--controller-chart", controller.to_str().unwrap()])
+        .args(["--scale-set-chart", scale_set.to_str().unwrap()])
+        .assert()
+        .success();
+    let calls = sb.calls();
+    let install = calls
+        .iter()
+        .find(|c| c.line().contains("helm upgrade --install a "))
+        .expect("scale set installed");
+    assert!(
+        install
+            .argv
+            .iter()
+            .any(|a| a == scale_set.to_str().unwrap()),
+        "{}",
+        install.line()
+    );
+    assert!(
+        !install.argv.iter().any(|a| a == "--version"),
+        "{}",
+        install.line()
+    );
+    // A bad version is refused before anything runs.
+    sb.cmd()
+        .args(["up", "--chart-version", ""])
+        .assert()
+        .code(2);
+}

@@ -25,6 +25,33 @@ pub struct UpOptions {
     pub dry_run: bool,
     /// Instances deployed at once.
     pub parallel: usize,
+    /// Overrides of the config's chart settings for this run.
+    pub charts: ChartOverrides,
+}
+
+/// `--chart-version`, `--controller-chart`, `--scale-set-chart`.
+#[derive(Debug, Clone, Default)]
+pub struct ChartOverrides {
+    pub version: Option<String>,
+    pub controller: Option<String>,
+    pub scale_set: Option<String>,
+}
+
+impl ChartOverrides {
+    pub fn apply(&self, config: &mut Config) -> Result<()> {
+        let c = &mut config.cluster;
+        if let Some(v) = &self.version {
+            c.controller_chart.version = v.clone();
+            c.scale_set_chart.version = v.clone();
+        }
+        if let Some(src) = &self.controller {
+            c.controller_chart.source = src.clone();
+        }
+        if let Some(src) = &self.scale_set {
+            c.scale_set_chart.source = src.clone();
+        }
+        crate::validate::validate_cluster(c)
+    }
 }
 
 impl Default for UpOptions {
@@ -33,6 +60,7 @@ impl Default for UpOptions {
             names: vec![],
             dry_run: false,
             parallel: DEFAULT_PARALLEL,
+            charts: ChartOverrides::default(),
         }
     }
 }
@@ -101,7 +129,8 @@ pub fn check_names(config: &Config, names: &[String]) -> Result<()> {
 }
 
 pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
-    let config = s.store.load()?;
+    let mut config = s.store.load()?;
+    opts.charts.apply(&mut config)?;
     check_names(&config, &opts.names)?;
     let rendered = render(&config, &[])?;
     s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
