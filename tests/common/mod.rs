@@ -18,6 +18,36 @@ pub fn shared_dir() -> Option<PathBuf> {
     p.join("tools/arc-render").exists().then_some(p)
 }
 
+/// The real python interpreter (`python3` on PATH may be a slow shim script).
+fn python() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 is needed for the fake toolchain");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// `kind`, `helm`, `kubectl` and `docker` in `bin`: tiny scripts run by the
+/// real interpreter that import the fake as a module, so python caches its
+/// bytecode instead of compiling the whole fake on every call.
+pub fn install_fake_tools(bin: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = repo_root().join("tests/fake-tools");
+    for tool in ["kind", "helm", "kubectl", "docker"] {
+        let path = bin.join(tool);
+        let script = format!(
+            "#!{}\nimport sys\nsys.dont_write_bytecode = False\nsys.path.insert(0, {:?})\nimport fake_tool\ncode = fake_tool.main()\ntry:\n    sys.stdout.flush()\nexcept BrokenPipeError:\n    pass\nsys.exit(code)\n",
+            python(),
+            dir.display().to_string()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub bin: PathBuf,
@@ -63,10 +93,7 @@ impl Sandbox {
         let state = dir.path().join("state");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::create_dir_all(&state).unwrap();
-        let fake = repo_root().join("tests/fake-tools/fake_tool.py");
-        for tool in ["kind", "helm", "kubectl", "docker"] {
-            std::os::unix::fs::symlink(&fake, bin.join(tool)).unwrap();
-        }
+        install_fake_tools(&bin);
         let sb = Sandbox {
             config: dir.path().join("config/config.yaml"),
             cache_root: dir.path().join("cache"),

@@ -47,15 +47,24 @@ def err(text):
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
-def dumps(obj, indent=4):
-    return json.dumps(obj, indent=indent, ensure_ascii=False)
+def _go_escape(s):
+    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def go_json(obj):
-    """Go's encoding/json: sorted map keys, compact, <>& escaped."""
-    s = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    """Go's json.Marshal of a map: sorted keys, compact, <>& escaped."""
+    return _go_escape(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def go_struct_json(obj):
+    """Go's json.Encoder of a struct (helm -o json): field order kept."""
+    return _go_escape(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+
+def go_indent_json(obj, indent=4, sort=True):
+    """Go's json.MarshalIndent (kubectl -o json, docker inspect)."""
+    return _go_escape(json.dumps(obj, indent=indent, sort_keys=sort, ensure_ascii=False))
 
 
 def sha256(text):
@@ -234,10 +243,12 @@ def yaml_load_all(text):
     try:
         import yaml
     except ImportError:  # JSON only without PyYAML
+        if not text.strip():
+            return []
         try:
-            return [json.loads(text)] if text.strip() else []
-        except ValueError as e:
-            raise YamlError("error converting YAML to JSON: %s" % e)
+            return [json.loads(text, object_pairs_hook=_json_pairs)]
+        except ValueError:
+            raise unsupported("reading YAML without PyYAML installed (JSON input works)")
     try:
         return [d for d in yaml.load_all(text, Loader=_yaml_loader()) if d is not None]
     except YamlError:
@@ -255,7 +266,7 @@ def yaml_dump(obj):
     try:
         import yaml
     except ImportError:
-        return dumps(obj) + "\n"
+        return go_indent_json(obj) + "\n"
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 30)
 
 
@@ -419,7 +430,6 @@ def _tpl_path(data, path):
 def jsonpath(tpl, data):
     import re
     tokens = re.findall(r"\{([^{}]*)\}|([^{}]+)", tpl)
-    outp, i = [], 0
 
     def run(tokens, ctx):
         res, i = [], 0
@@ -605,7 +615,6 @@ class Cmd:
         self.tool, self.argv = tool, argv
         self.words, self.pos, self.opts = [], [], {}
         self.error = None       # a Fail to raise after recording (bad usage)
-        self.stdin_wanted = False
         self.handler = None
 
     def get(self, key, default=None):
@@ -705,6 +714,8 @@ class Store:
                 return _fill_state(json.load(f))
         except FileNotFoundError:
             return _fill_state({})
+        except ValueError as e:
+            raise Fail("fake_tool: %s is not valid JSON: %s" % (self.state_path, e), EXIT_NO_STATE)
 
 
 def _fill_state(st):
@@ -1017,8 +1028,15 @@ def delete_obj(cluster, obj):
         ns = md["name"]
         md.setdefault("deletionTimestamp", rfc3339(now()))
         obj.setdefault("status", {})["phase"] = "Terminating"
-        for o in list(cluster["objects"].values()):
-            if o["metadata"].get("namespace") == ns:
+        # workloads go last, so a controller living here still gets to
+        # finish the cleanups its finalizers promise
+        inside = [o for o in cluster["objects"].values() if o["metadata"].get("namespace") == ns]
+        for o in inside:
+            if o["kind"] not in ("Deployment", "Pod"):
+                delete_obj(cluster, o)
+        reconcile(cluster)
+        for o in inside:
+            if key_of(o) in cluster["objects"]:
                 delete_obj(cluster, o)
         for rk in [k for k in cluster["releases"] if k.startswith(ns + "/")]:
             del cluster["releases"][rk]
@@ -1141,6 +1159,12 @@ def reconcile_deployments(cluster):
         if d["metadata"].get("deletionTimestamp"):
             continue
         md = d["metadata"]
+        n = (d.get("spec") or {}).get("replicas", 1)
+        d["status"] = {"observedGeneration": md.get("generation", 1), "replicas": n, "readyReplicas": n,
+                       "availableReplicas": n, "updatedReplicas": n,
+                       "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                                      {"type": "Progressing", "status": "True",
+                                       "reason": "NewReplicaSetAvailable"}]}
         rs = "%s-%s" % (md["name"], sha256(go_json(d.get("spec", {}).get("template", {})))[:10])
         wanted[(md["namespace"], rs)] = d
     for p in objects_of(cluster, "", "Pod"):
@@ -1694,7 +1718,7 @@ def docker_inspect(ctx):
         for c in found:
             out(go_template(fmt, c, "docker"))
     else:
-        out(dumps(found) if found else "[]")
+        out(go_indent_json(found, sort=False) if found else "[]")
     if missing:
         what = "container" if typ == "container" else "object"
         raise docker_fail("\n".join("Error: No such %s: %s" % (what, m) for m in missing))
@@ -2044,7 +2068,7 @@ def release_json(rel, with_chart=True):
 
 def print_status(ctx, rel, fmt):
     if fmt == "json":
-        out(json.dumps(release_json(rel), ensure_ascii=False))
+        out(go_struct_json(release_json(rel)))
         return
     if fmt == "yaml":
         out(yaml_dump(release_json(rel)))
@@ -2761,8 +2785,11 @@ def helm_deploy(ctx, verb):
     except Fail:
         cluster = None
     hist = history(cluster, ns, name) if cluster else []
-    do_install = verb == "install" or (cmd.get("install") and cluster is not None and full_match(
-        RELEASE_NAME_RE[1:-1], name) and (not hist or hist[-1]["status"] == "uninstalled"))
+    # upgrade --install installs only when helm's history lookup says "not
+    # found"; an unreachable cluster or an invalid name take the upgrade path
+    do_install = verb == "install" or (cmd.get("install") and cluster is not None and len(name) <= 53 and
+                                       full_match(RELEASE_NAME_RE[1:-1], name) and
+                                       (not hist or hist[-1]["status"] == "uninstalled"))
     if verb == "install":
         prefix, chart_prefix = "INSTALLATION FAILED: ", "INSTALLATION FAILED: "
     elif do_install:
@@ -3046,7 +3073,7 @@ def helm_list(ctx):
     ns = cmd.get("namespace") or "default"
     states = [s for s in ("deployed", "failed", "pending", "superseded", "uninstalled", "uninstalling") if cmd.get(s)]
     rows = []
-    for key, hist in cluster["releases"].items():
+    for hist in cluster["releases"].values():
         if not hist:
             continue
         rel = hist[-1]
@@ -3070,7 +3097,7 @@ def helm_list(ctx):
               "chart": "%s-%s" % (r["chart"]["name"], r["chart"]["version"]),
               "app_version": r["chart"].get("appVersion", "")} for r in rows]
     if fmt == "json":
-        out(json.dumps(items, ensure_ascii=False))
+        out(go_struct_json(items))
     elif fmt == "yaml":
         out(yaml_dump(items) if items else "[]")
     elif cmd.get("short"):
@@ -3125,7 +3152,7 @@ def helm_get_values(ctx):
     rel = helm_find(ctx, cmd.pos[0])
     vals = coalesce(rel.get("chart_values") or {}, rel["config"]) if cmd.get("all") else rel["config"]
     if fmt == "json":
-        out(json.dumps(vals, ensure_ascii=False))
+        out(go_json(vals))
     elif fmt == "yaml":
         out(yaml_dump(vals))
     else:
@@ -3156,7 +3183,7 @@ def helm_history(ctx):
               "chart": "%s-%s" % (r["chart"]["name"], r["chart"]["version"]),
               "app_version": r["chart"].get("appVersion", ""), "description": r["description"]} for r in hist]
     if fmt == "json":
-        out(json.dumps(items, ensure_ascii=False))
+        out(go_struct_json(items))
     elif fmt == "yaml":
         out(yaml_dump(items))
     else:
@@ -3369,7 +3396,7 @@ def k8s_list(items):
 
 
 def kjson(obj):
-    return json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False)
+    return go_indent_json(obj)
 
 
 def print_objects(ctx, pairs_found, fmt, single, all_ns, ns):
@@ -3476,7 +3503,7 @@ def kubectl_get(ctx):
     ctx.sleep_latency()
     st = ctx.store.read()
     cluster = kubectl_cluster(ctx, st)
-    pairs, slash_form = resolve_args(ctx, cluster, cmd.pos)
+    pairs, _ = resolve_args(ctx, cluster, cmd.pos)
     ns = cmd.get("namespace") or "default"
     all_ns = bool(cmd.get("all-namespaces"))
     named = any(names for _, names in pairs)
@@ -3803,7 +3830,8 @@ def kubectl_create_data(ctx):
         out(kjson(obj) if fmt == "json" else yaml_dump(obj) if fmt == "yaml" else
             "%s/%s created (dry run)" % (kind.lower(), cmd.pos[0]))
         return
-    ctx.stdin = yaml_dump(obj) if True else ""
+    # the rest is `kubectl create -f -` of that object
+    ctx.stdin = json.dumps(obj)
     cmd.opts["filename"] = ["-"]
     kubectl_write(ctx, "create")
 
@@ -3961,7 +3989,7 @@ def kubectl_version(ctx):
         except Fail as e:
             server_err = e
     if fmt == "json":
-        out(json.dumps(data, indent=2))
+        out(go_indent_json(data, indent=2, sort=False))
     elif fmt == "yaml":
         out(yaml_dump(data))
     else:
@@ -4132,6 +4160,10 @@ def run(tool, argv):
         if tool == "helm" and e.stderr and not e.stderr.startswith(("Error:", "fake_tool:")):
             e.stderr = "Error: " + e.stderr
         raise
+    if action == "interrupt":
+        # acted, then never answers (helm's mutating commands stop earlier:
+        # with the release still pending, as a killed helm leaves it)
+        hang()
 
 
 def _first_positional(argv, global_spec):
