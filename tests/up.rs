@@ -480,3 +480,18 @@ fn local_chart_directories_from_flags_are_used_without_a_version() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_tool_too_old_is_named_with_the_version_needed() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    sb.set_fake_config(json!({"versions": {"helm": "v3.12.3"}}));
+    sb.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("helm 3.12.3"))
+        .stderr(predicate::str::contains("too old"))
+        .stderr(predicate::str::contains("3.13.0 or newer"));
+    assert!(mutating(&sb.calls()).is_empty());
+}
