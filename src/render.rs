@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 const KIND_CLUSTER: &str = include_str!("../templates/kind-cluster.yaml");
 const CONTROLLER_VALUES: &str = include_str!("../templates/controller-values.yaml");
@@ -85,9 +86,19 @@ pub fn redact_values(values: &mut Value) {
     }
 }
 
-fn parse_template(name: &str, text: &str) -> Value {
+/// A template as data. Each is parsed once per process and cloned after
+/// that: parsing was over half of `render`'s time for many instances.
+fn parse_template(name: &'static str, text: &'static str) -> Value {
+    static PARSED: Mutex<Vec<(&str, Value)>> = Mutex::new(Vec::new());
+    let mut parsed = PARSED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = parsed.iter().find(|(n, _)| *n == name) {
+        return v.clone();
+    }
     // Templates are compiled in and covered by tests: a parse error is a bug.
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("template {name} is invalid YAML: {e}"))
+    let value: Value = serde_yaml::from_str(text)
+        .unwrap_or_else(|e| panic!("template {name} is invalid YAML: {e}"));
+    parsed.push((name, value.clone()));
+    value
 }
 
 /// Deep merge `patch` into `base`: mappings merge key by key, lists of
@@ -452,15 +463,21 @@ pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
             )));
         }
     }
-    let mut instances = Vec::new();
-    for (name, inst) in &config.installations {
-        if !only.is_empty() && !only.contains(name) {
-            continue;
-        }
-        for instance in inst.instance_names(name) {
-            instances.push(render_instance(&config.cluster, name, inst, &instance)?);
-        }
-    }
+    let jobs: Vec<(&String, &Installation, String)> = config
+        .installations
+        .iter()
+        .filter(|(name, _)| only.is_empty() || only.contains(name))
+        .flat_map(|(name, inst)| {
+            inst.instance_names(name)
+                .into_iter()
+                .map(move |instance| (name, inst, instance))
+        })
+        .collect();
+    let instances = par_map(&jobs, |(name, inst, instance)| {
+        render_instance(&config.cluster, name, inst, instance)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     Ok(Rendered {
         kind_cluster: kind_cluster(config),
         controller_values: controller_values(),
@@ -488,17 +505,41 @@ impl Rendered {
             file("kind-cluster.yaml".into(), &self.kind_cluster)?,
             file("controller/values.yaml".into(), &self.controller_values)?,
         ];
-        for inst in &self.instances {
-            out.push(file(
+        let per_instance = par_map(&self.instances, |inst| -> Result<Vec<RenderedFile>> {
+            let mut files = vec![file(
                 format!("{}/values.yaml", inst.instance),
                 &inst.values_for_display(show_secrets),
-            )?);
+            )?];
             if let Some(cm) = &inst.hook_extension {
-                out.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
+                files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
             }
+            Ok(files)
+        });
+        for files in per_instance {
+            out.extend(files?);
         }
         Ok(out)
     }
+}
+
+/// `items.map(f)` on the machine's cores, in order. Rendering hundreds of
+/// instances is mostly YAML emitting, which parallelises perfectly.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 16 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("render thread panicked"))
+            .collect()
+    })
 }
 
 /// One YAML stream, each document preceded by `# Source: <path>`.

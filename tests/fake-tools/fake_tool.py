@@ -744,8 +744,10 @@ class _Txn:
         try:
             if exc_type is None:
                 tmp = "%s.tmp.%d" % (self.store.state_path, os.getpid())
+                # Compact: json's C encoder only runs without indent, and
+                # every call rewrites this file.
                 with open(tmp, "w") as f:
-                    json.dump(self.state, f, indent=1, sort_keys=True)
+                    f.write(json.dumps(self.state, separators=(",", ":")))
                 os.replace(tmp, self.store.state_path)
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
