@@ -542,48 +542,22 @@ impl<'a> Kube<'a> {
 
     /// `kubectl get TYPES -l deskrun.dev/managed=true -o json` in the namespace.
     pub fn get_managed(&self, step: &str, types: &str) -> Result<Vec<Json>> {
-        let out = self.run(
-            self.kubectl(
-                step,
-                &[
-                    "get",
-                    types,
-                    "--namespace",
-                    &self.cluster.namespace,
-                    "--selector",
-                    MANAGED_SELECTOR,
-                    "--output",
-                    "json",
-                ],
-            )
-            .timeout(self.timeouts.query),
-        )?;
-        let list: Json = parse_json(step, "kubectl", &out)?;
-        Ok(list
-            .get("items")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default())
+        self.get_selected(step, types, MANAGED_SELECTOR)
     }
 
-    /// `kubectl get TYPE -l SELECTOR -o json` (any labels).
+    /// `kubectl get TYPES -l SELECTOR -o json` in the namespace: the items.
     pub fn get_selected(&self, step: &str, types: &str, selector: &str) -> Result<Vec<Json>> {
-        let out = self.run(
-            self.kubectl(
-                step,
-                &[
-                    "get",
-                    types,
-                    "--namespace",
-                    &self.cluster.namespace,
-                    "--selector",
-                    selector,
-                    "--output",
-                    "json",
-                ],
-            )
-            .timeout(self.timeouts.query),
-        )?;
+        let args = [
+            "get",
+            types,
+            "--namespace",
+            &self.cluster.namespace,
+            "--selector",
+            selector,
+            "--output",
+            "json",
+        ];
+        let out = self.run(self.kubectl(step, &args).timeout(self.timeouts.query))?;
         let list: Json = parse_json(step, "kubectl", &out)?;
         Ok(list
             .get("items")
