@@ -645,7 +645,11 @@ mod tests {
             private_key: key.into(),
         };
         // Split so that secret scanners do not mistake test data for a key.
-        let key = concat!("-----BEGIN RSA ", "PRIVATE KEY-----\nabc\n-----END RSA ", "PRIVATE KEY-----\n");
+        let key = concat!(
+            "-----BEGIN RSA ",
+            "PRIVATE KEY-----\nabc\n-----END RSA ",
+            "PRIVATE KEY-----\n"
+        );
         validate_auth(&app("123", "456", key)).unwrap();
         validate_auth(&app("Iv23li.abc", "456", key)).unwrap();
         err(validate_auth(&app("", "456", key)));
