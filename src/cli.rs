@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "DESKRUN_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// More output: -v echoes every tool command (credentials redacted), -vv traces
+    /// More output: -v echoes every tool command (credentials redacted), -vv adds timings, -vvv traces
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 

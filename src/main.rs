@@ -1,6 +1,7 @@
 use clap::Parser;
 use deskrun::cli::Cli;
 use deskrun::error::exit_code;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -8,7 +9,10 @@ fn main() {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "deskrun=debug",
+        // -v echoes each tool command (exec::Runner); the per-call debug
+        // records would only repeat them, so they start at -vv.
+        (false, 1) => "deskrun=info",
+        (false, 2) => "deskrun=debug",
         (false, _) => "deskrun=trace",
     };
     tracing_subscriber::fmt()
@@ -16,6 +20,8 @@ fn main() {
             EnvFilter::try_from_env("DESKRUN_LOG").unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs piped to grep or a file stay plain.
+        .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
         .init();
