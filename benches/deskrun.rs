@@ -16,6 +16,10 @@
 //! - `DESKRUN_BENCH_FAKE_LAUNCHER=0`: run the fake as a plain script (as the
 //!   tests do) instead of through the bytecode-caching launcher.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::Call;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -209,60 +213,24 @@ struct Sandbox {
     config: PathBuf,
 }
 
-/// One recorded tool call.
-struct Call {
-    tool: String,
-    argv: Vec<String>,
-    /// Seconds since the epoch when the fake started it.
-    start: f64,
+/// What the benchmark asks of a recorded call, beyond tests/common's `Call`.
+trait CallKind {
+    fn is_version_check(&self) -> bool;
+    fn is_helm_upgrade(&self) -> bool;
+    /// A helm call deskrun waits on (`--wait`): install, upgrade, uninstall,
+    /// rollback.
+    fn is_helm_wait(&self) -> bool;
 }
 
-impl Call {
-    fn line(&self) -> String {
-        format!("{} {}", self.tool, self.argv.join(" "))
-    }
-
-    /// The tool's subcommand: its first word that is not a flag or a flag's
-    /// value (`kubectl --context X apply` -> `apply`).
-    fn subcommand(&self) -> &str {
-        let mut skip = false;
-        for a in &self.argv {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if a == "--context" || a == "--kube-context" || a == "--namespace" {
-                skip = true;
-                continue;
-            }
-            if !a.starts_with('-') {
-                return a;
-            }
-        }
-        ""
-    }
-
+impl CallKind for Call {
     fn is_version_check(&self) -> bool {
         self.subcommand() == "version"
-    }
-
-    /// Whether the call changes cluster state (as tests/common/mod.rs).
-    fn mutates(&self) -> bool {
-        let sub = self.subcommand();
-        match self.tool.as_str() {
-            "kind" => matches!(sub, "create" | "delete"),
-            "helm" => matches!(sub, "upgrade" | "install" | "uninstall" | "rollback"),
-            "kubectl" => matches!(sub, "apply" | "delete" | "create" | "patch" | "replace"),
-            _ => false,
-        }
     }
 
     fn is_helm_upgrade(&self) -> bool {
         self.tool == "helm" && self.subcommand() == "upgrade"
     }
 
-    /// A helm call deskrun waits on (`--wait`): install, upgrade, uninstall,
-    /// rollback.
     fn is_helm_wait(&self) -> bool {
         self.tool == "helm" && self.mutates()
     }
@@ -429,23 +397,7 @@ impl Sandbox {
     }
 
     fn calls(&self) -> Vec<Call> {
-        let text = std::fs::read_to_string(self.state.join("calls.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("tool").is_some())
-            .map(|v| Call {
-                tool: v["tool"].as_str().unwrap_or_default().to_string(),
-                argv: v["argv"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                start: v["start"].as_f64().unwrap_or(0.0),
-            })
-            .collect()
+        common::read_calls(&self.state)
     }
 
     fn reset_calls(&self) {

@@ -5,7 +5,10 @@
 //! Every test has its own config file in a temp dir; HOME and
 //! XDG_CONFIG_HOME point there too, so nothing touches the real config.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{PEM, TOKEN};
 use predicates::prelude::*;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -13,17 +16,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-const TOKEN: &str = "fake-token-for-tests-0001";
 const REPO: &str = "https://github.com/owner/repo";
-// Split so that secret scanners do not flag this obviously fake key.
-const PEM: &str = concat!(
-    "-----BEGIN RSA ",
-    "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
-    "-----END RSA ",
-    "PRIVATE KEY-----\n",
-);
 
 struct Env {
     dir: tempfile::TempDir,

@@ -9,20 +9,13 @@
 //! Every arc-render call costs a second or two, so all the cases share one
 //! config and one output folder.
 
+mod common;
+
+use common::{app, caches, pat};
 use deskrun::config::Store;
 use deskrun::model::{Auth, Cache, Installation, Mode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const TOKEN: &str = "fake-token-for-tests-0001";
-// Split so that secret scanners do not flag this obviously fake key.
-const PEM: &str = concat!(
-    "-----BEGIN RSA ",
-    "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS\n",
-    "-----END RSA ",
-    "PRIVATE KEY-----\n",
-);
 
 fn tool() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/arc-conformance");
@@ -34,33 +27,6 @@ fn tool() -> Option<PathBuf> {
         );
         None
     }
-}
-
-fn pat() -> Auth {
-    Auth::Pat {
-        token: TOKEN.into(),
-    }
-}
-
-fn app() -> Auth {
-    Auth::GithubApp {
-        app_id: "123456".into(),
-        installation_id: "7654321".into(),
-        private_key: PEM.into(),
-    }
-}
-
-fn caches() -> Vec<Cache> {
-    vec![
-        Cache {
-            path: "/var/lib/docker".into(),
-            host_path: None,
-        },
-        Cache {
-            path: "/root/.cache".into(),
-            host_path: Some("/srv/my cache #1".into()),
-        },
-    ]
 }
 
 fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {

@@ -7,53 +7,15 @@
 //! Update the snapshots after an intended change with
 //! `INSTA_UPDATE=always cargo test --test render_snapshots` and review the diff.
 
+mod common;
+
+use common::{CUSTOM_HOST, PEM, TOKEN, app, caches, pat};
 use deskrun::model::{Auth, Cache, Config, Installation, Mode};
 use deskrun::render::{REDACTED, Rendered, render, to_stream};
 use deskrun::validate::validate_config;
 use serde_yaml::Value;
 
-const TOKEN: &str = "fake-token-for-tests-0001";
-// The PEM armor is split so that secret scanners (`git grep` for private key
-// headers) do not flag this obviously fake test key.
-const PEM: &str = concat!(
-    "-----BEGIN RSA ",
-    "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
-    "-----END RSA ",
-    "PRIVATE KEY-----\n",
-);
-/// A custom host path with a space and a `#`: YAML must quote it.
-const CUSTOM_HOST: &str = "/srv/my cache #1";
 const ROOT: &str = "/tmp/github-runner-cache";
-
-fn pat() -> Auth {
-    Auth::Pat {
-        token: TOKEN.into(),
-    }
-}
-
-fn app() -> Auth {
-    Auth::GithubApp {
-        app_id: "123456".into(),
-        installation_id: "7654321".into(),
-        private_key: PEM.into(),
-    }
-}
-
-/// `/var/lib/docker` (deskrun-managed host dir) and `/srv/my cache #1:/root/.cache`.
-fn caches() -> Vec<Cache> {
-    vec![
-        Cache {
-            path: "/var/lib/docker".into(),
-            host_path: None,
-        },
-        Cache {
-            path: "/root/.cache".into(),
-            host_path: Some(CUSTOM_HOST.into()),
-        },
-    ]
-}
 
 fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {
     let (min, max) = if instances > 1 { (1, 1) } else { (1, 5) };

@@ -55,15 +55,20 @@ pub fn cluster_create(s: &Session) -> Result<bool> {
     run_step(
         s,
         &format!("create kind cluster {}", config.cluster.name),
-        || {
-            for dir in kind_mounts(&kind_config) {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
-            }
-            kube.create_cluster(&serde_yaml::to_string(&kind_config)?)
-        },
+        || create_with_mounts(&kube, &kind_config),
     )?;
     Ok(true)
+}
+
+/// Create the kind cluster from its rendered config. The mount sources are
+/// made first, as the user: kind would create missing ones as root, and then
+/// neither the user nor a non-root job could write the caches.
+pub fn create_with_mounts(kube: &Kube, kind_config: &serde_yaml::Value) -> Result<()> {
+    for dir in kind_mounts(kind_config) {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
+    }
+    kube.create_cluster(&serde_yaml::to_string(kind_config)?)
 }
 
 /// Delete the cluster if it exists. Returns whether it existed.

@@ -166,14 +166,6 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
     })
 }
 
-fn host_dirs(config: &Config, rendered: &Rendered) -> Vec<String> {
-    let mut dirs = vec![config.cluster.cache_root.clone()];
-    dirs.extend(crate::render::kind_mounts(&rendered.kind_cluster));
-    dirs.sort();
-    dirs.dedup();
-    dirs
-}
-
 fn apply(
     s: &Session,
     kube: &Kube,
@@ -186,13 +178,7 @@ fn apply(
 
     if plan.create_cluster {
         run_step(s, &format!("create kind cluster {}", plan.cluster), || {
-            // kind would create missing mount sources as root; make them as
-            // the user so jobs and the user can both write the caches.
-            for dir in host_dirs(config, rendered) {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
-            }
-            kube.create_cluster(&serde_yaml::to_string(&rendered.kind_cluster)?)
+            crate::ops::cluster::create_with_mounts(kube, &rendered.kind_cluster)
         })?;
     }
 

