@@ -5,11 +5,13 @@
 //! Ctrl-C, redaction of secrets in everything that is shown or logged, and a
 //! call counter for tests.
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
@@ -31,6 +33,8 @@ const MIN_SECRET_LINE_LEN: usize = 8;
 const STDERR_TAIL_LINES: usize = 20;
 /// Cap on the tail so one enormous line cannot flood an error message.
 const STDERR_TAIL_BYTES: usize = 4096;
+/// Stderr kept by [`Process`] before redaction and the final cut.
+const RAW_TAIL_BYTES: usize = 64 * 1024;
 /// How long a timed-out group gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 /// How long the interrupt handler waits for children before it exits.
@@ -45,9 +49,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Set by the handler only: it is cleaning up and will exit the process.
 static EXITING: AtomicBool = AtomicBool::new(false);
 /// Process-group ids of running children (each child leads its own group).
-static CHILDREN: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
-/// Paths of live [`SecretFile`]s.
-static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 
 /// A panicking thread must not stop cleanup elsewhere, so poison is ignored.
@@ -55,10 +57,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn signal_group(pgid: libc::pid_t, sig: libc::c_int) -> bool {
-    // SAFETY: killpg has no memory-safety preconditions; pgid > 0 is checked
-    // so we can never signal our own group (0) or every process (-1).
-    pgid > 0 && unsafe { libc::killpg(pgid, sig) } == 0
+/// Sends `sig` (`None`: only check that a member is alive) to process group
+/// `pgid`. `pgid > 0` is checked so we never signal our own group (0) or
+/// every process (-1).
+fn signal_group(pgid: i32, sig: Option<Signal>) -> bool {
+    pgid > 0 && killpg(Pid::from_raw(pgid), sig).is_ok()
 }
 
 /// While the handler cleans up, a caller that saw the interrupt must not run
@@ -85,8 +88,8 @@ pub fn interrupted() -> bool {
 ///
 /// Children run in their own process groups, so a terminal Ctrl-C reaches
 /// deskrun only; the handler then stops every running child group (SIGTERM,
-/// up to ~1 s grace, then SIGKILL), removes every [`SecretFile`], and exits
-/// with status 130. A [`Runner::run`] or [`SecretFile::new`] that meets the
+/// up to ~1 s grace, then SIGKILL) and exits with status 130. A
+/// [`Runner::run`] that meets the
 /// interrupt meanwhile waits for that exit rather than returning.
 pub fn install_interrupt_handler() {
     HANDLER.call_once(|| {
@@ -101,13 +104,15 @@ fn on_interrupt() {
     // under the same locks, so nothing new slips past the cleanup below.
     INTERRUPTED.store(true, Ordering::SeqCst);
     EXITING.store(true, Ordering::SeqCst);
-    let groups: Vec<libc::pid_t> = lock(&CHILDREN).clone();
-    eprintln!(
+    let groups: Vec<i32> = lock(&CHILDREN).clone();
+    // Never a panic here: stderr may be closed (`2>&-`) or a hung-up tty.
+    let _ = writeln!(
+        io::stderr().lock(),
         "\ninterrupted: stopping {} running tool(s) and cleaning up",
         groups.len()
     );
     for &g in &groups {
-        signal_group(g, libc::SIGTERM);
+        signal_group(g, Some(Signal::SIGTERM));
     }
     let until = Instant::now() + INTERRUPT_GRACE;
     loop {
@@ -117,7 +122,7 @@ fn on_interrupt() {
         let alive: Vec<_> = groups
             .iter()
             .copied()
-            .filter(|g| registered.contains(g) && signal_group(*g, 0))
+            .filter(|g| registered.contains(g) && signal_group(*g, None))
             .collect();
         if alive.is_empty() {
             break;
@@ -126,80 +131,13 @@ fn on_interrupt() {
             // Leaving a half-done `kind create` running after we exit is
             // worse than killing it.
             for g in alive {
-                signal_group(g, libc::SIGKILL);
+                signal_group(g, Some(Signal::SIGKILL));
             }
             break;
         }
         thread::sleep(Duration::from_millis(10));
     }
-    for path in lock(&TEMP_FILES).iter() {
-        let _ = std::fs::remove_file(path);
-    }
     std::process::exit(130);
-}
-
-// ---------------------------------------------------------------------------
-// Temp files holding secrets.
-
-/// A file in the system temp dir, mode 0600, holding secret contents (e.g. a
-/// kubeconfig or a values file with a token). It is removed on drop, and by
-/// the interrupt handler if deskrun is stopped first.
-pub struct SecretFile {
-    // `Option` so Drop can delete the file before unregistering it.
-    path: Option<tempfile::TempPath>,
-}
-
-impl SecretFile {
-    pub fn new(contents: &[u8]) -> io::Result<SecretFile> {
-        // Created under the registry lock so the interrupt handler cannot
-        // run between creation and registration and leave the file behind.
-        let mut registry = lock(&TEMP_FILES);
-        if interrupted() {
-            drop(registry);
-            await_handler_exit();
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
-        }
-        // tempfile creates the file with O_EXCL and mode 0600.
-        let mut file = tempfile::Builder::new().prefix("deskrun-").tempfile()?;
-        file.write_all(contents)?;
-        file.flush()?;
-        let path = file.into_temp_path();
-        registry.push(path.to_path_buf());
-        Ok(SecretFile { path: Some(path) })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.path
-            .as_deref()
-            .expect("SecretFile path is set until drop")
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let owned = path.to_path_buf();
-            // Delete first: an interrupt in between then only retries a
-            // removal, instead of leaking an unregistered file.
-            let _ = path.close();
-            lock(&TEMP_FILES).retain(|p| *p != owned);
-        }
-    }
-}
-
-impl fmt::Debug for SecretFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretFile")
-            .field("path", &self.path.as_deref())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Paths of the [`SecretFile`]s currently alive (for tests).
-// Used by tests only: keeps a binary-only crate free of dead-code warnings.
-#[cfg_attr(not(test), allow(dead_code))]
-pub fn live_temp_files() -> Vec<PathBuf> {
-    lock(&TEMP_FILES).clone()
 }
 
 // ---------------------------------------------------------------------------
@@ -370,27 +308,27 @@ fn human_duration(d: Duration) -> String {
 }
 
 fn signal_name(sig: i32) -> Option<&'static str> {
-    Some(match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => return None,
-    })
+    Signal::try_from(sig).ok().map(Signal::as_str)
 }
 
 /// The last [`STDERR_TAIL_LINES`] lines, at most [`STDERR_TAIL_BYTES`] bytes.
 fn tail(text: &str) -> String {
+    tail_within(text, STDERR_TAIL_BYTES)
+}
+
+/// What [`Process`] keeps of stderr before redaction: generous, so the tail
+/// cut after redaction (by [`Redact`]) never falls inside a secret.
+fn raw_tail(text: &str) -> String {
+    tail_within(text, RAW_TAIL_BYTES)
+}
+
+fn tail_within(text: &str, max_bytes: usize) -> String {
     let text = text.trim_end();
     let start = text
         .rmatch_indices('\n')
         .nth(STDERR_TAIL_LINES - 1)
         .map_or(0, |(i, _)| i + 1);
-    let mut start = start.max(text.len().saturating_sub(STDERR_TAIL_BYTES));
+    let mut start = start.max(text.len().saturating_sub(max_bytes));
     while !text.is_char_boundary(start) {
         start += 1;
     }
@@ -414,53 +352,91 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// Runner.
+// The seam: every tool call goes through a ToolRunner.
 
-/// Runs tool calls. `Send + Sync`: share one across threads.
-pub struct Runner {
-    /// Patterns to redact, longest first, deduplicated.
-    secrets: Vec<String>,
-    echo: bool,
-    calls: AtomicUsize,
+/// Anything that answers tool calls: the real [`Runner`] (a [`Process`]
+/// runner inside the [`Redact`] and [`Echo`] wrappers), or the in-process
+/// fake cluster of the tests ([`crate::testing::FakeCluster`]).
+pub trait ToolRunner: Send + Sync {
+    /// Runs one call to completion. Succeeds only on exit status 0.
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError>;
+
+    /// `text` with every secret this runner knows replaced by [`REDACTED`].
+    fn redact(&self, text: &str) -> String {
+        text.to_owned()
+    }
+
+    /// Where `program` is installed, for the version checks (`None`: not
+    /// installed). A fake answers for the tools it plays.
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        which::which(program).ok()
+    }
 }
 
-impl Default for Runner {
-    fn default() -> Self {
-        Runner::new()
+impl<T: ToolRunner + ?Sized> ToolRunner for &T {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        (**self).run(inv)
     }
+    fn redact(&self, text: &str) -> String {
+        (**self).redact(text)
+    }
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        (**self).locate(program)
+    }
+}
+
+impl<T: ToolRunner + ?Sized> ToolRunner for Arc<T> {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        (**self).run(inv)
+    }
+    fn redact(&self, text: &str) -> String {
+        (**self).redact(text)
+    }
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        (**self).locate(program)
+    }
+}
+
+/// The command line as shown to people: shell-quoted and redacted by
+/// `runner`.
+pub fn command_line<R: ToolRunner + ?Sized>(runner: &R, inv: &Invocation) -> String {
+    let words: Vec<String> = std::iter::once(&inv.program)
+        .chain(&inv.args)
+        .map(|w| shell_quote(&runner.redact(w)).into_owned())
+        .collect();
+    // Again on the whole line, for secrets that span words.
+    runner.redact(&words.join(" "))
+}
+
+// ---------------------------------------------------------------------------
+// Redaction.
+
+/// Secrets to replace by [`REDACTED`] wherever text is shown.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// Longest first, deduplicated.
+    patterns: Vec<String>,
 }
 
 // Hand-written so the secrets never reach a log.
-impl fmt::Debug for Runner {
+impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runner")
-            .field("secrets", &format!("<{} patterns>", self.secrets.len()))
-            .field("echo", &self.echo)
-            .field("calls", &self.calls())
-            .finish()
+        write!(f, "<{} patterns>", self.patterns.len())
     }
 }
 
-impl Runner {
-    pub fn new() -> Self {
-        Runner {
-            secrets: Vec::new(),
-            echo: false,
-            calls: AtomicUsize::new(0),
-        }
-    }
-
-    /// Adds secrets to redact. Strings shorter than 4 characters (after
-    /// trimming) are ignored; each line of a multi-line secret that is at
-    /// least 8 characters long is redacted on its own too.
-    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
+impl Secrets {
+    /// Adds secrets. Strings shorter than 4 characters (after trimming) are
+    /// ignored; each line of a multi-line secret that is at least 8
+    /// characters long is redacted on its own too.
+    pub fn add(&mut self, secrets: impl IntoIterator<Item = String>) {
         for secret in secrets {
             let trimmed = secret.trim();
             if trimmed.chars().count() < MIN_SECRET_LEN {
                 continue;
             }
             if trimmed.contains('\n') {
-                self.secrets.extend(
+                self.patterns.extend(
                     trimmed
                         .lines()
                         .map(str::trim)
@@ -469,26 +445,13 @@ impl Runner {
                 );
             }
             if trimmed != secret {
-                self.secrets.push(trimmed.to_owned());
+                self.patterns.push(trimmed.to_owned());
             }
-            self.secrets.push(secret);
+            self.patterns.push(secret);
         }
-        self.secrets
+        self.patterns
             .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        self.secrets.dedup();
-        self
-    }
-
-    /// When on, each command line (redacted) is written to stderr, prefixed
-    /// with "+ ", before it runs.
-    pub fn echo(mut self, on: bool) -> Self {
-        self.echo = on;
-        self
-    }
-
-    /// How many processes were started.
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
+        self.patterns.dedup();
     }
 
     /// Replaces every occurrence of every secret by `<redacted>`.
@@ -496,7 +459,7 @@ impl Runner {
         // Collect all (even overlapping) matches and merge them, so a secret
         // overlapping another one cannot leave a fragment in the clear.
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for secret in &self.secrets {
+        for secret in &self.patterns {
             let mut from = 0;
             while let Some(i) = text[from..].find(secret.as_str()) {
                 let start = from + i;
@@ -526,25 +489,87 @@ impl Runner {
         out.push_str(&text[pos..]);
         out
     }
+}
 
-    /// The command line as shown to people: shell-quoted and redacted.
-    pub fn display_command(&self, inv: &Invocation) -> String {
-        let words: Vec<String> = std::iter::once(&inv.program)
-            .chain(&inv.args)
-            .map(|w| shell_quote(&self.redact(w)).into_owned())
-            .collect();
-        // Again on the whole line, for secrets that span words.
-        self.redact(&words.join(" "))
+/// Wraps a runner so that nothing it reports (command lines, stderr,
+/// stdout of a failure, I/O messages) shows a secret. Successful output is
+/// passed through: callers parse it.
+#[derive(Debug)]
+pub struct Redact<R> {
+    inner: R,
+    secrets: Secrets,
+}
+
+impl<R: ToolRunner> Redact<R> {
+    pub fn new(inner: R, secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut s = Secrets::default();
+        s.add(secrets);
+        Redact { inner, secrets: s }
     }
 
-    /// Runs one tool call to completion. Succeeds only on exit status 0.
-    pub fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
-        let command = self.display_command(inv);
-        if self.echo {
-            eprintln!("+ {command}");
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: ToolRunner> ToolRunner for Redact<R> {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.inner.run(inv).map_err(|e| ToolError {
+            step: self.redact(&e.step),
+            command: command_line(self, inv),
+            kind: match e.kind {
+                ToolErrorKind::Io(msg) => ToolErrorKind::Io(self.redact(&msg)),
+                kind => kind,
+            },
+            // Tailed after redaction, so a cut cannot split a secret.
+            stderr_tail: tail(&self.redact(&e.stderr_tail)),
+            stdout: self.redact(&e.stdout),
+        })
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.secrets.redact(&self.inner.redact(text))
+    }
+
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        self.inner.locate(program)
+    }
+}
+
+/// Where echoed command lines go (`-v`).
+pub type Sink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Wraps a runner to echo each command line (as the inner runner redacts
+/// it) to a sink before it runs, and to log each call's outcome (`-vv`).
+pub struct Echo<R> {
+    inner: R,
+    sink: Option<Sink>,
+}
+
+impl<R: fmt::Debug> fmt::Debug for Echo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Echo")
+            .field("inner", &self.inner)
+            .field("echo", &self.sink.is_some())
+            .finish()
+    }
+}
+
+impl<R: ToolRunner> Echo<R> {
+    /// `sink: None` only logs.
+    pub fn new(inner: R, sink: Option<Sink>) -> Self {
+        Echo { inner, sink }
+    }
+}
+
+impl<R: ToolRunner> ToolRunner for Echo<R> {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        let command = command_line(&self.inner, inv);
+        if let Some(sink) = &self.sink {
+            sink(&format!("+ {command}"));
         }
         let started = Instant::now();
-        let result = self.run_inner(inv, &command, started);
+        let result = self.inner.run(inv);
         let outcome = match &result {
             Ok(_) => "exit 0".to_owned(),
             Err(e) => match &e.kind {
@@ -557,18 +582,139 @@ impl Runner {
             },
         };
         tracing::debug!(
-            step = %self.redact(&inv.step),
+            step = %self.inner.redact(&inv.step),
             command = %command,
             duration_ms = started.elapsed().as_millis() as u64,
             outcome = %outcome,
             "tool call"
         );
+        result
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.inner.redact(text)
+    }
+
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        self.inner.locate(program)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Runner: the real thing.
+
+/// The runner deskrun uses: real processes ([`Process`]), every secret
+/// redacted ([`Redact`]), each command echoed with `-v` ([`Echo`]).
+/// `Send + Sync`: share one across threads.
+#[derive(Debug)]
+pub struct Runner {
+    stack: Echo<Redact<Process>>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    pub fn new() -> Self {
+        Runner {
+            stack: Echo::new(Redact::new(Process::new(), []), None),
+        }
+    }
+
+    /// Adds secrets to redact (see [`Secrets::add`]).
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
+        self.stack.inner.secrets.add(secrets);
+        self
+    }
+
+    /// When on, each command line (redacted) is written to stderr, prefixed
+    /// with "+ ", before it runs.
+    pub fn echo(self, on: bool) -> Self {
+        let sink: Option<Sink> = on.then(|| {
+            Arc::new(|line: &str| {
+                // A closed stderr must not stop the work.
+                let _ = writeln!(io::stderr().lock(), "{line}");
+            }) as Sink
+        });
+        self.echo_to(sink)
+    }
+
+    /// Echo each command line to `sink` (`None`: no echo).
+    pub fn echo_to(mut self, sink: Option<Sink>) -> Self {
+        self.stack.sink = sink;
+        self
+    }
+
+    /// How many processes were started.
+    pub fn calls(&self) -> usize {
+        self.stack.inner.inner.calls()
+    }
+
+    /// Replaces every occurrence of every secret by `<redacted>`.
+    pub fn redact(&self, text: &str) -> String {
+        self.stack.redact(text)
+    }
+
+    /// The command line as shown to people: shell-quoted and redacted.
+    pub fn display_command(&self, inv: &Invocation) -> String {
+        command_line(&self.stack, inv)
+    }
+
+    /// Runs one tool call to completion. Succeeds only on exit status 0.
+    pub fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.stack.run(inv)
+    }
+}
+
+impl ToolRunner for Runner {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.stack.run(inv)
+    }
+    fn redact(&self, text: &str) -> String {
+        self.stack.redact(text)
+    }
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        self.stack.locate(program)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Process: starts the child.
+
+/// Runs each call as a child process in its own process group, with its
+/// timeout, registered with the interrupt handler. Knows no secrets: its
+/// errors are raw, so it is used inside [`Redact`] (as [`Runner`] does).
+#[derive(Debug, Default)]
+pub struct Process {
+    calls: AtomicUsize,
+}
+
+impl Process {
+    pub fn new() -> Self {
+        Process::default()
+    }
+
+    /// How many processes were started.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl ToolRunner for Process {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        let command = command_line(self, inv);
+        let result = self.run_inner(inv, &command, Instant::now());
         if matches!(&result, Err(e) if e.kind == ToolErrorKind::Interrupted) {
             await_handler_exit();
         }
         result
     }
+}
 
+impl Process {
     fn run_inner(
         &self,
         inv: &Invocation,
@@ -576,13 +722,13 @@ impl Runner {
         started: Instant,
     ) -> Result<Output, ToolError> {
         let fail = |kind: ToolErrorKind, stdout: &[u8], stderr: &[u8]| ToolError {
-            step: self.redact(&inv.step),
+            step: inv.step.clone(),
             command: command.to_owned(),
             kind,
-            stderr_tail: tail(&self.redact(&String::from_utf8_lossy(stderr))),
-            stdout: self.redact(&String::from_utf8_lossy(stdout)),
+            stderr_tail: raw_tail(&String::from_utf8_lossy(stderr)),
+            stdout: lossy(stdout),
         };
-        let io_fail = |e: io::Error| fail(ToolErrorKind::Io(self.redact(&e.to_string())), b"", b"");
+        let io_fail = |e: io::Error| fail(ToolErrorKind::Io(e.to_string()), b"", b"");
 
         let mut cmd = Command::new(&inv.program);
         cmd.args(&inv.args)
@@ -610,7 +756,7 @@ impl Runner {
                     io_fail(e)
                 }
             })?;
-            let pgid = child.id() as libc::pid_t;
+            let pgid = child.id() as i32;
             children.push(pgid);
             LiveChild {
                 child,
@@ -701,7 +847,7 @@ impl Runner {
 /// A spawned child, registered for the interrupt handler until dropped.
 struct LiveChild {
     child: Child,
-    pgid: libc::pid_t,
+    pgid: i32,
     reaped: bool,
 }
 
@@ -714,7 +860,7 @@ impl LiveChild {
 
     /// SIGTERM the group, give it [`TERM_GRACE`], then SIGKILL it.
     fn terminate(&mut self, stdout: &Reader, stderr: &Reader) {
-        signal_group(self.pgid, libc::SIGTERM);
+        signal_group(self.pgid, Some(Signal::SIGTERM));
         let until = Instant::now() + TERM_GRACE;
         // The group is gone once the leader is reaped and nobody holds the
         // pipes any more.
@@ -722,7 +868,7 @@ impl LiveChild {
             let _ = self.try_wait();
             thread::sleep(Duration::from_millis(10));
         }
-        signal_group(self.pgid, libc::SIGKILL);
+        signal_group(self.pgid, Some(Signal::SIGKILL));
         if !self.reaped {
             let _ = self.child.wait();
             self.reaped = true;
@@ -740,7 +886,7 @@ impl Drop for LiveChild {
     fn drop(&mut self) {
         // Only on early-error or panic paths: never leave a running group.
         if !self.reaped {
-            signal_group(self.pgid, libc::SIGKILL);
+            signal_group(self.pgid, Some(Signal::SIGKILL));
             let _ = self.child.wait();
         }
         let pgid = self.pgid;
@@ -795,7 +941,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     fn sh(step: &str, script: &str) -> Invocation {
         Invocation::new(step, "sh").args(["-c", script, "sh"])
@@ -808,7 +954,7 @@ mod tests {
                 matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))
             }),
             // SAFETY: kill with signal 0 only checks for existence.
-            Err(_) => (unsafe { libc::kill(pid, 0) }) != 0,
+            Err(_) => nix::sys::signal::kill(Pid::from_raw(pid), None).is_err(),
         }
     }
 
@@ -893,7 +1039,7 @@ mod tests {
     #[test]
     fn killed_by_signal() {
         let err = Runner::new().run(&sh("s", "kill -9 $$")).unwrap_err();
-        assert_eq!(err.kind, ToolErrorKind::Signal(libc::SIGKILL));
+        assert_eq!(err.kind, ToolErrorKind::Signal(Signal::SIGKILL as i32));
         assert!(
             err.to_string().contains("was killed by signal 9 (SIGKILL)"),
             "{err}"
@@ -1046,23 +1192,6 @@ mod tests {
     }
 
     #[test]
-    fn secret_file_is_private_and_removed_on_drop() {
-        let file = SecretFile::new(b"apiVersion: v1\ntoken: abc\n").unwrap();
-        let path = file.path().to_path_buf();
-        assert!(path.starts_with(std::env::temp_dir()));
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            b"apiVersion: v1\ntoken: abc\n"
-        );
-        assert!(live_temp_files().contains(&path));
-        drop(file);
-        assert!(!path.exists());
-        assert!(!live_temp_files().contains(&path));
-    }
-
-    #[test]
     fn concurrent_runs_are_counted() {
         let runner = Runner::new();
         thread::scope(|s| {
@@ -1124,16 +1253,8 @@ mod tests {
             .unwrap()
     }
 
-    fn helper_line(stdout: &str, key: &str) -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-            .to_string()
-    }
-
     #[test]
-    fn interrupt_stops_children_and_removes_temp_files() {
+    fn interrupt_stops_children() {
         let dir = tempfile::tempdir().unwrap();
         let out = run_helper("interrupt_helper", dir.path());
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1143,22 +1264,18 @@ mod tests {
             "{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let file = PathBuf::from(helper_line(&stdout, "HELPER_FILE="));
-        assert!(!file.exists(), "secret file {file:?} left behind");
         let pid = read_pid(&dir.path().join("pid")).unwrap();
         assert!(wait_gone(pid), "child {pid} survived the interrupt");
     }
 
     #[test]
-    #[ignore = "helper run by interrupt_stops_children_and_removes_temp_files"]
+    #[ignore = "helper run by interrupt_stops_children"]
     fn interrupt_helper() {
         let Some(dir) = std::env::var_os(HELPER_ENV).map(PathBuf::from) else {
             return;
         };
         install_interrupt_handler();
         install_interrupt_handler(); // idempotent
-        let file = SecretFile::new(b"secret").unwrap();
-        println!("HELPER_FILE={}", file.path().display());
         let pidfile = dir.join("pid");
         let arg = pidfile.to_str().unwrap().to_string();
         thread::spawn(move || {
@@ -1166,8 +1283,7 @@ mod tests {
             Runner::new().run(&inv)
         });
         read_pid(&pidfile).expect("child started");
-        // SAFETY: signals our own process; the handler exits it.
-        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        nix::sys::signal::raise(Signal::SIGINT).unwrap();
         thread::sleep(Duration::from_secs(20));
         panic!("the interrupt handler did not exit");
     }
@@ -1198,7 +1314,6 @@ mod tests {
         assert_eq!(err.kind, ToolErrorKind::Interrupted);
         assert_eq!(err.to_string(), "step 'late' was interrupted: `true`");
         assert_eq!(runner.calls(), 0);
-        assert!(SecretFile::new(b"x").is_err());
         println!("HELPER_OK");
     }
 }

@@ -1,63 +1,13 @@
 //! Planning: what `up` must do, as a pure function of the rendered config and
 //! what was observed in the cluster. Nothing here runs a tool.
 
-use crate::model::{CONTROLLER_CHART, CONTROLLER_RELEASE, Config, SCALE_SET_CHART};
-use crate::render::{ANNOTATION_INPUTS_HASH, InstanceRender, LABEL_INSTANCE, Rendered};
-use crate::tools::Release;
+use crate::model::{CONTROLLER_RELEASE, Config};
+pub use crate::observed::Observed;
+use crate::observed::{hash_of, name_of};
+use crate::render::{InstanceRender, LABEL_INSTANCE, Rendered};
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
-
-/// What deskrun saw in the cluster (three calls: kind, helm, kubectl).
-#[derive(Debug, Clone, Default)]
-pub struct Observed {
-    pub cluster_exists: bool,
-    /// Releases labelled `deskrun.dev/managed=true` in the namespace.
-    pub releases: Vec<Release>,
-    /// AutoscalingRunnerSets labelled `deskrun.dev/managed=true`.
-    pub runner_sets: Vec<Json>,
-    /// ConfigMaps labelled `deskrun.dev/managed=true`.
-    pub configmaps: Vec<Json>,
-}
-
-fn name_of(obj: &Json) -> &str {
-    obj.pointer("/metadata/name")
-        .and_then(Json::as_str)
-        .unwrap_or("")
-}
-
-fn hash_of(obj: &Json) -> Option<&str> {
-    obj.pointer("/metadata/annotations")
-        .and_then(|a| a.get(ANNOTATION_INPUTS_HASH))
-        .and_then(Json::as_str)
-}
-
-impl Observed {
-    pub fn release(&self, name: &str) -> Option<&Release> {
-        self.releases.iter().find(|r| r.name == name)
-    }
-
-    pub fn controller(&self) -> Option<&Release> {
-        self.releases
-            .iter()
-            .find(|r| r.name == CONTROLLER_RELEASE && r.chart_and_version().0 == CONTROLLER_CHART)
-    }
-
-    pub fn runner_set(&self, name: &str) -> Option<&Json> {
-        self.runner_sets.iter().find(|o| name_of(o) == name)
-    }
-
-    pub fn configmap(&self, name: &str) -> Option<&Json> {
-        self.configmaps.iter().find(|o| name_of(o) == name)
-    }
-
-    /// Scale-set releases deskrun manages.
-    pub fn scale_set_releases(&self) -> impl Iterator<Item = &Release> {
-        self.releases
-            .iter()
-            .filter(|r| r.chart_and_version().0 == SCALE_SET_CHART)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -144,7 +94,9 @@ fn repair_for(status: &str) -> Option<Repair> {
     }
 }
 
-fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
+/// What `up` would do to one instance. `status` derives UP-TO-DATE from
+/// this same function, so the two always agree.
+pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
     let cm_name = r
         .hook_extension
         .as_ref()

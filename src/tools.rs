@@ -1,12 +1,14 @@
 //! The external tools deskrun drives, and every argv it passes them.
 //!
-//! All calls go through [`crate::exec::Runner`]; this module only knows what
-//! to ask each tool and how to parse its JSON answer. Every helm and kubectl
+//! All calls go through a [`crate::exec::ToolRunner`] (the real runner, or
+//! the in-process fake of the tests); this module only knows what to ask
+//! each tool and how to parse its JSON answer. Every helm and kubectl
 //! call names its context explicitly: deskrun never acts on whatever context
 //! happens to be current.
 
-use crate::exec::{Invocation, Output, Runner, ToolError};
-use crate::model::{CONTROLLER_CHART, ChartSource, ClusterSettings, SCALE_SET_CHART};
+use crate::exec::{Invocation, Output, ToolError, ToolRunner};
+use crate::model::{ChartSource, ClusterSettings};
+pub use crate::observed::{NodeInfo, NodeMount, Release, managed_selector};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -96,7 +98,11 @@ struct CachedVersion {
 /// Find each tool on PATH and check its version. Versions are cached per
 /// binary (path, size, mtime) under `cache_dir`, so a no-op `up` spends no
 /// calls on them.
-pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) -> Result<()> {
+pub fn check_tools(
+    runner: &dyn ToolRunner,
+    tools: &[Tool],
+    cache_dir: Option<&Path>,
+) -> Result<()> {
     let cache_file = cache_dir.map(|d| d.join("tool-versions.json"));
     let mut cache: VersionCache = cache_file
         .as_ref()
@@ -106,7 +112,7 @@ pub fn check_tools(runner: &Runner, tools: &[Tool], cache_dir: Option<&Path>) ->
     // Find every tool before running any, so a missing one is named first.
     let mut found = Vec::with_capacity(tools.len());
     for tool in tools {
-        let path = which::which(tool.name).map_err(|_| {
+        let path = runner.locate(tool.name).ok_or_else(|| {
             anyhow::anyhow!(
                 "`{}` was not found on PATH; deskrun needs it. Install it: {}",
                 tool.name,
@@ -253,49 +259,12 @@ fn go_duration(d: Duration) -> String {
     format!("{}s", d.as_secs().max(1))
 }
 
-/// A release as `helm list -o json` prints it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-pub struct Release {
-    pub name: String,
-    pub namespace: String,
-    /// helm prints the revision as a string.
-    pub revision: String,
-    pub status: String,
-    pub chart: String,
-    #[serde(default)]
-    pub app_version: String,
-    #[serde(default)]
-    pub updated: String,
-}
-
-impl Release {
-    /// (chart name, chart version) from helm's `chart` field, e.g.
-    /// `gha-runner-scale-set-0.14.2`.
-    pub fn chart_and_version(&self) -> (&str, &str) {
-        for chart in [CONTROLLER_CHART, SCALE_SET_CHART] {
-            if let Some(v) = self
-                .chart
-                .strip_prefix(chart)
-                .and_then(|r| r.strip_prefix('-'))
-            {
-                return (chart, v);
-            }
-        }
-        match self.chart.rsplit_once('-') {
-            Some((c, v)) => (c, v),
-            None => (self.chart.as_str(), ""),
-        }
-    }
-}
-
 /// Typed calls against one kind cluster (its kubeconfig context and namespace).
 pub struct Kube<'a> {
-    pub runner: &'a Runner,
+    pub runner: &'a dyn ToolRunner,
     pub cluster: &'a ClusterSettings,
     pub timeouts: Timeouts,
 }
-
-pub const MANAGED_SELECTOR: &str = "deskrun.dev/managed=true";
 
 /// The CRDs the ARC controller chart installs.
 pub const ARC_CRDS: [&str; 4] = [
@@ -313,7 +282,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(step: &str, tool: &str, out: &Outp
 }
 
 impl<'a> Kube<'a> {
-    pub fn new(runner: &'a Runner, cluster: &'a ClusterSettings, timeouts: Timeouts) -> Self {
+    pub fn new(
+        runner: &'a dyn ToolRunner,
+        cluster: &'a ClusterSettings,
+        timeouts: Timeouts,
+    ) -> Self {
         Kube {
             runner,
             cluster,
@@ -446,7 +419,7 @@ impl<'a> Kube<'a> {
                 &self.cluster.namespace,
                 "--all",
                 "--selector",
-                MANAGED_SELECTOR,
+                &managed_selector(),
                 "--output",
                 "json",
             ],
@@ -542,7 +515,7 @@ impl<'a> Kube<'a> {
 
     /// `kubectl get TYPES -l deskrun.dev/managed=true -o json` in the namespace.
     pub fn get_managed(&self, step: &str, types: &str) -> Result<Vec<Json>> {
-        self.get_selected(step, types, MANAGED_SELECTOR)
+        self.get_selected(step, types, &managed_selector())
     }
 
     /// `kubectl get TYPES -l SELECTOR -o json` in the namespace: the items.
@@ -599,7 +572,7 @@ impl<'a> Kube<'a> {
                 "--namespace",
                 &self.cluster.namespace,
                 "--selector",
-                MANAGED_SELECTOR,
+                &managed_selector(),
                 "--ignore-not-found",
             ],
         ))?;
@@ -622,33 +595,6 @@ impl<'a> Kube<'a> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeMount {
-    pub source: String,
-    pub destination: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeInfo {
-    pub running: bool,
-    pub mounts: Vec<NodeMount>,
-}
-
-impl NodeInfo {
-    /// Whether `host_path` on the host is visible at the same path in the
-    /// node (deskrun mounts caches at identical paths on both sides).
-    pub fn covers(&self, host_path: &str) -> bool {
-        self.mounts.iter().any(|m| {
-            let under = |p: &str, dir: &str| {
-                let dir = dir.trim_end_matches('/');
-                p == dir || p.starts_with(&format!("{dir}/")) || dir.is_empty()
-            };
-            m.source.trim_end_matches('/') == m.destination.trim_end_matches('/')
-                && under(host_path, &m.source)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,40 +612,5 @@ mod tests {
         );
         assert_eq!(parse_version("28.2.2\n"), Some((28, 2, 2)));
         assert_eq!(parse_version("no version here"), None);
-    }
-
-    #[test]
-    fn chart_versions() {
-        let r = |chart: &str| Release {
-            name: "x".into(),
-            namespace: "n".into(),
-            revision: "1".into(),
-            status: "deployed".into(),
-            chart: chart.into(),
-            app_version: String::new(),
-            updated: String::new(),
-        };
-        assert_eq!(
-            r("gha-runner-scale-set-controller-0.14.2").chart_and_version(),
-            ("gha-runner-scale-set-controller", "0.14.2")
-        );
-        assert_eq!(
-            r("gha-runner-scale-set-0.15.0-rc.1").chart_and_version(),
-            ("gha-runner-scale-set", "0.15.0-rc.1")
-        );
-    }
-
-    #[test]
-    fn mount_coverage() {
-        let node = NodeInfo {
-            running: true,
-            mounts: vec![NodeMount {
-                source: "/tmp/github-runner-cache".into(),
-                destination: "/tmp/github-runner-cache".into(),
-            }],
-        };
-        assert!(node.covers("/tmp/github-runner-cache/a/cache-0"));
-        assert!(!node.covers("/tmp/github-runner-cache-other"));
-        assert!(!node.covers("/srv/cache"));
     }
 }

@@ -2,6 +2,7 @@
 //! are host caches.
 
 use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::observe::{Reads, observe};
 use crate::ops::session::{Session, parallel, run_step};
 use crate::render::{kind_cluster, kind_mounts};
 use crate::tools::{HELM, KIND, KUBECTL, Kube};
@@ -34,18 +35,11 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
         cache_dirs: kind_mounts(&kind_cluster(&config)),
         ..Default::default()
     };
-    let step = s.progress.start("look for the kind cluster");
-    let exists = kube.cluster_exists();
-    match &exists {
-        Ok(_) => s.progress.done(step),
-        Err(_) => s.progress.failed(step),
-    }
-    if !exists? {
-        return Ok(report);
-    }
-    report.cluster_found = true;
-
     if opts.delete_cluster {
+        if !run_step(s, "look for the kind cluster", || kube.cluster_exists())? {
+            return Ok(report);
+        }
+        report.cluster_found = true;
         // The releases go with the cluster: uninstalling them first would
         // only cost time.
         run_step(
@@ -57,9 +51,14 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
         return Ok(report);
     }
 
-    let releases = run_step(s, "list deskrun's helm releases", || {
-        kube.managed_releases()
+    let observed = run_step(s, "read the cluster state", || {
+        observe(&kube, Reads::RELEASES)
     })?;
+    if !observed.cluster_exists {
+        return Ok(report);
+    }
+    report.cluster_found = true;
+    let releases = observed.releases;
     let scale_sets: Vec<String> = releases
         .iter()
         .filter(|r| r.name != CONTROLLER_RELEASE)

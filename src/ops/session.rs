@@ -3,7 +3,7 @@
 //! worker pool.
 
 use crate::config::Store;
-use crate::exec::Runner;
+use crate::exec::ToolRunner;
 use crate::progress::Progress;
 use crate::tools::{self, Timeouts};
 use anyhow::{Context, Result};
@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Everything the cluster commands share.
 pub struct Session<'a> {
     pub store: &'a Store,
-    pub runner: &'a Runner,
+    /// Every tool call goes here: the real runner, or a fake in tests.
+    pub runner: &'a dyn ToolRunner,
     pub progress: &'a Progress,
     pub timeouts: Timeouts,
     /// Where tool versions are cached (`None`: check every time).

@@ -2,10 +2,10 @@
 
 use crate::input_bail;
 use crate::model::Config;
+use crate::observe::{Reads, observe};
 use crate::ops::session::{Session, run_step};
-use crate::ops::up::observe;
-use crate::plan::Observed;
-use crate::render::{ANNOTATION_INPUTS_HASH, render};
+use crate::plan::{Action, plan_instance};
+use crate::render::render;
 use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
 use anyhow::Result;
 use serde::Serialize;
@@ -67,8 +67,6 @@ pub struct RunnerCounts {
     pub running: u64,
 }
 
-const LISTENER_SELECTOR: &str = "app.kubernetes.io/component=runner-scale-set-listener";
-
 pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
     let config: Config = s.store.load()?;
     if let Some(name) = only
@@ -78,17 +76,10 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
     }
     s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
-    let observed: Observed = run_step(s, "read the cluster state", || observe(&kube))?;
-    let running = if observed.cluster_exists {
-        Some(kube.node_info()?.is_some_and(|n| n.running))
-    } else {
-        None
-    };
-    let listeners = if observed.controller().is_some() && running == Some(true) {
-        kube.get_selected("read the listener pods", "pods", LISTENER_SELECTOR)?
-    } else {
-        vec![]
-    };
+    let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::ALL))?;
+    let running = observed
+        .cluster_exists
+        .then(|| observed.node.as_ref().is_some_and(|n| n.running));
     let rendered = render(&config, &[])?;
 
     let installations = config
@@ -105,10 +96,6 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
                 .map(|r| {
                     let release = observed.release(&r.instance);
                     let ars = observed.runner_set(&r.instance);
-                    let hash = ars
-                        .and_then(|a| a.pointer("/metadata/annotations"))
-                        .and_then(|a| a.get(ANNOTATION_INPUTS_HASH))
-                        .and_then(Json::as_str);
                     let count = |field: &str| {
                         ars.and_then(|a| a.pointer(&format!("/status/{field}")))
                             .and_then(Json::as_u64)
@@ -119,24 +106,14 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
                         deployed: release.is_some(),
                         release_status: release.map(|rel| rel.status.clone()),
                         revision: release.map(|rel| rel.revision.clone()),
-                        up_to_date: release.is_some_and(|rel| rel.status == "deployed")
-                            && hash == Some(r.inputs_hash.as_str()),
+                        // The plan's own verdict: status and `up` agree.
+                        up_to_date: plan_instance(r, &observed).action == Action::Unchanged,
                         runners: ars.map(|_| RunnerCounts {
                             current: count("currentRunners"),
                             pending: count("pendingEphemeralRunners"),
                             running: count("runningEphemeralRunners"),
                         }),
-                        listener: listeners
-                            .iter()
-                            .find(|p| {
-                                p.pointer("/metadata/labels")
-                                    .and_then(|l| l.get("actions.github.com/scale-set-name"))
-                                    .and_then(Json::as_str)
-                                    == Some(r.instance.as_str())
-                            })
-                            .and_then(|p| p.pointer("/status/phase"))
-                            .and_then(Json::as_str)
-                            .map(String::from),
+                        listener: observed.listener_phase(&r.instance).map(String::from),
                     }
                 })
                 .collect(),

@@ -1,20 +1,20 @@
 //! `deskrun up`: converge the kind cluster on the config.
 //!
-//! observe (3 calls) -> plan (pure) -> apply. An unchanged instance gets no
+//! observe ([`crate::observe`]) -> plan (pure) -> apply. An unchanged instance gets no
 //! mutating call; a changed one is upgraded in place; releases deskrun
 //! manages that the config no longer has are uninstalled. Instances deploy
 //! concurrently, at most `parallel` at a time.
 
 use crate::input_bail;
 use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::observe::{Reads, observe};
 use crate::ops::session::{Session, parallel, run_step};
-use crate::plan::{Action, Observed, Plan, Repair, plan};
+use crate::plan::{Action, Plan, Repair, plan};
 use crate::render::{
     InstanceRender, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED, Rendered, render,
 };
 use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
 use anyhow::{Context, Result, anyhow};
-use serde_json::Value as Json;
 
 pub const DEFAULT_PARALLEL: usize = 5;
 
@@ -88,36 +88,6 @@ impl UpReport {
     }
 }
 
-/// Read the cluster: three calls (kind, helm, kubectl), or one when there is
-/// no cluster.
-pub fn observe(kube: &Kube) -> Result<Observed> {
-    if !kube.cluster_exists()? {
-        return Ok(Observed::default());
-    }
-    let releases = kube.managed_releases()?;
-    let has_controller = releases.iter().any(|r| r.name == CONTROLLER_RELEASE);
-    // The AutoscalingRunnerSet type exists only once the controller's CRDs do.
-    let types = if has_controller {
-        "autoscalingrunnersets.actions.github.com,configmaps"
-    } else {
-        "configmaps"
-    };
-    let items = kube.get_managed("read deskrun's runner sets and ConfigMaps", types)?;
-    let (runner_sets, configmaps): (Vec<Json>, Vec<Json>) = items
-        .into_iter()
-        .partition(|o| o.get("kind").and_then(Json::as_str) == Some("AutoscalingRunnerSet"));
-    let configmaps = configmaps
-        .into_iter()
-        .filter(|o| o.get("kind").and_then(Json::as_str) == Some("ConfigMap"))
-        .collect();
-    Ok(Observed {
-        cluster_exists: true,
-        releases,
-        runner_sets,
-        configmaps,
-    })
-}
-
 /// Check names given on the command line against the config.
 pub fn check_names(config: &Config, names: &[String]) -> Result<()> {
     for name in names {
@@ -141,17 +111,7 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
     };
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
 
-    let step = s.progress.start("read the cluster state");
-    let observed = match observe(&kube) {
-        Ok(o) => {
-            s.progress.done(step);
-            o
-        }
-        Err(e) => {
-            s.progress.failed(step);
-            return Err(e);
-        }
-    };
+    let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::PLAN))?;
     let plan = plan(&config, &rendered, &observed, &opts.names);
     if opts.dry_run || plan.is_noop() {
         return Ok(UpReport {

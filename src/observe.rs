@@ -1,0 +1,126 @@
+//! Reading the cluster into the read model ([`crate::observed::Observed`])
+//! that `up`, `status` and `down` share. Reads that do not depend on each
+//! other run at the same time.
+
+use crate::model::CONTROLLER_RELEASE;
+use crate::observed::Observed;
+use crate::tools::Kube;
+use anyhow::Result;
+use serde_json::Value as Json;
+
+/// Which parts of the cluster to read (the kind cluster list always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    /// deskrun's AutoscalingRunnerSets and ConfigMaps.
+    pub objects: bool,
+    /// The kind node container (`docker inspect`).
+    pub node: bool,
+    /// The ARC listener pods (only when the controller runs).
+    pub listeners: bool,
+}
+
+impl Reads {
+    /// Releases only (`down`).
+    pub const RELEASES: Reads = Reads {
+        objects: false,
+        node: false,
+        listeners: false,
+    };
+    /// What the plan needs (`up`).
+    pub const PLAN: Reads = Reads {
+        objects: true,
+        node: false,
+        listeners: false,
+    };
+    /// Everything (`status`).
+    pub const ALL: Reads = Reads {
+        objects: true,
+        node: true,
+        listeners: true,
+    };
+}
+
+const RUNNER_SETS_AND_CONFIGMAPS: &str = "autoscalingrunnersets.actions.github.com,configmaps";
+const LISTENER_SELECTOR: &str = "app.kubernetes.io/component=runner-scale-set-listener";
+
+/// Read the cluster. With no kind cluster that is one call; otherwise the
+/// helm releases, deskrun's objects and the node are read at once.
+pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
+    if !kube.cluster_exists()? {
+        return Ok(Observed::default());
+    }
+    let (releases, objects, node) = std::thread::scope(|s| {
+        let objects = reads
+            .objects
+            .then(|| s.spawn(|| runner_sets_and_configmaps(kube)));
+        let node = reads.node.then(|| s.spawn(|| kube.node_info()));
+        let releases = kube.managed_releases();
+        (releases, objects.map(join), node.map(join))
+    });
+    let releases = releases?;
+    let has_controller = releases.iter().any(|r| r.name == CONTROLLER_RELEASE);
+    let (runner_sets, configmaps) = match objects {
+        Some(Ok(Objects::Both(items))) => split(items),
+        // No ARC CRDs yet: an AutoscalingRunnerSet cannot exist.
+        Some(Ok(Objects::NoRunnerSetType)) => (vec![], configmaps(kube)?),
+        Some(Err(e)) => return Err(e),
+        None => (vec![], vec![]),
+    };
+    let node = node.transpose()?.flatten();
+    let listeners = if reads.listeners && has_controller && node.as_ref().is_some_and(|n| n.running)
+    {
+        kube.get_selected("read the listener pods", "pods", LISTENER_SELECTOR)?
+    } else {
+        vec![]
+    };
+    Ok(Observed {
+        cluster_exists: true,
+        releases,
+        runner_sets,
+        configmaps,
+        node,
+        listeners,
+    })
+}
+
+/// A reader thread's result; its panic goes on in the caller.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+enum Objects {
+    Both(Vec<Json>),
+    NoRunnerSetType,
+}
+
+/// Runner sets and ConfigMaps in one call. Read before it is known whether
+/// the controller (and so the runner-set type) exists; when it does not,
+/// kubectl refuses the type and only the ConfigMaps are read.
+fn runner_sets_and_configmaps(kube: &Kube) -> Result<Objects> {
+    match kube.get_managed(
+        "read deskrun's runner sets and ConfigMaps",
+        RUNNER_SETS_AND_CONFIGMAPS,
+    ) {
+        Ok(items) => Ok(Objects::Both(items)),
+        Err(e)
+            if e.downcast_ref::<crate::exec::ToolError>()
+                .is_some_and(|t| t.stderr_tail.contains("doesn't have a resource type")) =>
+        {
+            Ok(Objects::NoRunnerSetType)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn configmaps(kube: &Kube) -> Result<Vec<Json>> {
+    kube.get_managed("read deskrun's ConfigMaps", "configmaps")
+}
+
+fn split(items: Vec<Json>) -> (Vec<Json>, Vec<Json>) {
+    let kind = |o: &Json, k: &str| o.get("kind").and_then(Json::as_str) == Some(k);
+    let (runner_sets, rest): (Vec<Json>, Vec<Json>) = items
+        .into_iter()
+        .partition(|o| kind(o, "AutoscalingRunnerSet"));
+    let configmaps = rest.into_iter().filter(|o| kind(o, "ConfigMap")).collect();
+    (runner_sets, configmaps)
+}

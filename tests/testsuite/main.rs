@@ -1,0 +1,6 @@
+//! The in-process test suite: deskrun's operations against
+//! [`deskrun::testing::FakeCluster`], no processes started. One binary, so
+//! its tests run in parallel with each other (as cargo's own testsuite).
+
+mod faults;
+mod ops;
