@@ -43,6 +43,9 @@ Examples:
       --mode cached-privileged-kubernetes --cache /var/lib/docker --auth-value-file ~/.config/gh-pat
   # Three single-runner instances (runs-on: ci-1, ci-2, ci-3), token from stdin:
   gh auth token | deskrun add ci --repository https://github.com/my-org --instances 3 --auth-value-stdin
+  # Extra labels (runs-on: [gpu, linux]) and an environment variable for every job:
+  deskrun add gpu-runner --repository https://github.com/my-org --label gpu --label linux \\
+      --env NPM_CONFIG_REGISTRY=https://npm.example.com --auth-value-file ~/.config/gh-pat
   # A GitHub App:
   deskrun add app-runner --repository https://github.com/my-org --auth-type github-app \\
       --app-id 123456 --installation-id 7654321 --auth-value-file app.private-key.pem")]
@@ -289,7 +292,15 @@ pub struct AddArgs {
     #[arg(long, value_name = "ID")]
     pub installation_id: Option<String>,
 
-    /// Overwrite an installation of the same name
+    /// Extra scale-set label: jobs with `runs-on: [LABEL, ...]` run here too (repeatable)
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+
+    /// Environment variable for the runner and, in the kubernetes modes, the job container (repeatable; not secret)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Overwrite an installation of the same name (settings not given here are kept: labels, env, ...)
     #[arg(long)]
     pub replace: bool,
 }

@@ -150,6 +150,8 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         caches: args.caches.clone(),
         auth: auth(&args)?,
         replace: args.replace,
+        labels: args.labels.clone(),
+        env: args.env.clone(),
     };
     let out = ops::add::add(&g.store, &req)?;
     let verb = if out.replaced { "replaced" } else { "added" };
@@ -171,6 +173,22 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
             "  e.g. runs-on: {}-${{{{ github.run_number % {} + 1 }}}}",
             out.name,
             out.runs_on.len()
+        );
+    }
+    if !out.installation.labels.is_empty() {
+        // GitHub gives a job to a runner that has every label the job lists;
+        // a scale set's labels are its name and these (not `self-hosted`).
+        println!(
+            "or by labels:  runs-on: [{}]",
+            out.installation.labels.join(", ")
+        );
+        let labels = out.installation.labels.join(", ");
+        let allowed = match out.runs_on.as_slice() {
+            [only] => format!("{only}, {labels}"),
+            _ => format!("{labels}, plus at most one instance name"),
+        };
+        println!(
+            "  (a job runs here when every label in its runs-on is one of: {allowed}; `self-hosted` is not a label of a scale set)"
         );
     }
     let inst = &out.installation;

@@ -203,6 +203,7 @@ mod tests {
             auth: Auth::Pat {
                 token: "test-token-123".into(),
             },
+            ..Default::default()
         }
     }
 

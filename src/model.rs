@@ -108,10 +108,38 @@ pub struct Installation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caches: Vec<Cache>,
     pub auth: Auth,
+    /// Extra scale-set labels (the chart's `scaleSetLabels`): a job whose
+    /// `runs-on:` lists only labels of the scale set runs here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// Environment of the runner container and, in the kubernetes modes, of
+    /// the job container. Not secret: shown by `list`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// An empty installation (no URL, no credential): not valid as it is, but a
+/// base for struct literals that set only what they care about.
+impl Default for Installation {
+    fn default() -> Self {
+        Installation {
+            repository: String::new(),
+            mode: Mode::Kubernetes,
+            min_runners: 1,
+            max_runners: 5,
+            instances: 1,
+            caches: vec![],
+            auth: Auth::Pat {
+                token: String::new(),
+            },
+            labels: vec![],
+            env: BTreeMap::new(),
+        }
+    }
 }
 
 impl Installation {

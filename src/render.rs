@@ -294,13 +294,37 @@ pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
     }
 }
 
-/// Whether an instance of this installation uses a hook extension.
+/// Whether an instance of this installation uses a hook extension: the
+/// privileged mode always does; the kubernetes mode when something must
+/// reach the job pod (caches, env).
 pub fn uses_hook_extension(inst: &Installation) -> bool {
     match inst.mode {
         Mode::CachedPrivilegedKubernetes => true,
-        Mode::Kubernetes => !inst.caches.is_empty(),
+        Mode::Kubernetes => !inst.caches.is_empty() || !inst.env.is_empty(),
         Mode::Dind => false,
     }
+}
+
+/// `env` as a container's env list.
+fn env_list(env: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
+    env.iter()
+        .map(|(k, v)| str_map(&[("name", k), ("value", v)]))
+        .collect()
+}
+
+/// A patch of `template.spec` that merges `container` into the named container.
+fn container_patch(list: &str, container: Mapping) -> Value {
+    let mut spec = Mapping::new();
+    set(
+        &mut spec,
+        list,
+        Value::Sequence(vec![Value::Mapping(container)]),
+    );
+    let mut template = Mapping::new();
+    set(&mut template, "spec", Value::Mapping(spec));
+    let mut top = Mapping::new();
+    set(&mut top, "template", Value::Mapping(template));
+    Value::Mapping(top)
 }
 
 /// Render one instance of an installation.
@@ -320,6 +344,13 @@ pub fn render_instance(
         set(top, "runnerScaleSetName", instance);
         set(top, "minRunners", u64::from(inst.min_runners));
         set(top, "maxRunners", u64::from(inst.max_runners));
+        if !inst.labels.is_empty() {
+            set(
+                top,
+                "scaleSetLabels",
+                Value::Sequence(inst.labels.iter().map(|l| l.as_str().into()).collect()),
+            );
+        }
     }
     {
         let labels = map_at(&mut values, &["labels"]);
@@ -372,6 +403,13 @@ pub fn render_instance(
         }
     }
 
+    if !inst.env.is_empty() {
+        let mut runner = Mapping::new();
+        set(&mut runner, "name", "runner");
+        set(&mut runner, "env", Value::Sequence(env_list(&inst.env)));
+        merge(&mut values, container_patch("containers", runner));
+    }
+
     if uses_hook_extension(inst) {
         let cm_name = hook_configmap_name(inst.mode, instance);
         let mut wiring = parse_template("hook-wiring.yaml", HOOK_WIRING);
@@ -396,7 +434,11 @@ pub fn render_instance(
         let spec = patch
             .get_mut("spec")
             .context("job-pod template has no spec")?;
-        seq_at(container(spec, "containers", "$job")?, &[], "volumeMounts").extend(cache_mounts);
+        let job = container(spec, "containers", "$job")?;
+        seq_at(job, &[], "volumeMounts").extend(cache_mounts);
+        if !inst.env.is_empty() {
+            seq_at(job, &[], "env").extend(env_list(&inst.env));
+        }
         seq_at(spec, &[], "volumes").extend(cache_volumes);
 
         let mut cm = parse_template("hook-extension-configmap.yaml", HOOK_CONFIGMAP);

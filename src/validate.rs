@@ -349,6 +349,138 @@ pub fn validate_auth(auth: &Auth) -> Result<()> {
     Ok(())
 }
 
+/// The chart refuses a scale-set label of 256 characters or more.
+pub const MAX_LABEL_LEN: usize = 255;
+
+/// One scale-set label. `field` names where it came from (`--label`,
+/// `labels[2]`). The chart refuses empty labels and labels of 256 characters
+/// or more; GitHub splits runner labels on commas, trims them and compares
+/// them without case, so a comma, surrounding blanks or a control character
+/// would make a label that no `runs-on:` can name.
+pub fn validate_label(field: &str, label: &str) -> Result<()> {
+    if label.is_empty() {
+        input_bail!("invalid {field}: a label cannot be empty");
+    }
+    // The chart measures with Go's `len`: bytes, not characters.
+    if label.len() > MAX_LABEL_LEN {
+        input_bail!(
+            "invalid {field}: the label is {} bytes long; the scale-set chart allows at most {MAX_LABEL_LEN} \
+             (bytes of UTF-8, so fewer characters outside ASCII)",
+            label.len()
+        );
+    }
+    if label.trim() != label {
+        input_bail!(
+            "invalid {field} {label:?}: a label cannot start or end with a blank (GitHub trims labels, so \
+             `runs-on:` could never name it exactly)"
+        );
+    }
+    if label.contains(',') {
+        input_bail!(
+            "invalid {field} {label:?}: a label cannot contain ',' (GitHub splits labels on commas); \
+             give each label on its own, e.g. --label gpu --label linux"
+        );
+    }
+    if label.chars().any(char::is_control) {
+        input_bail!("invalid {field} {label:?}: a label cannot contain a control character");
+    }
+    Ok(())
+}
+
+/// A list of labels for the installation `name` (whose instances are
+/// `instances`). `field` is the list's name, e.g. `--label` or `labels`.
+pub fn validate_labels(field: &str, labels: &[String], instances: &[String]) -> Result<()> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (i, label) in labels.iter().enumerate() {
+        let here = if field.starts_with("--") {
+            field.to_string()
+        } else {
+            format!("{field}[{i}]")
+        };
+        validate_label(&here, label)?;
+        // GitHub compares labels without case.
+        let key = label.to_lowercase();
+        if let Some(other) = seen.insert(key.clone(), label) {
+            input_bail!(
+                "invalid {here} {label:?}: the same label as {other:?} (GitHub compares labels without case); give it once"
+            );
+        }
+        if let Some(instance) = instances.iter().find(|n| n.to_lowercase() == key) {
+            input_bail!(
+                "invalid {here} {label:?}: {instance:?} is already the scale set's name, which is always a label; drop it"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Environment variable names deskrun, the chart or ARC set on the runner or
+/// job container themselves: a user value would fight with theirs.
+const RESERVED_ENV: [&str; 10] = [
+    "ACTIONS_RUNNER_CONTAINER_HOOKS",
+    "ACTIONS_RUNNER_CONTAINER_HOOK_TEMPLATE",
+    "ACTIONS_RUNNER_POD_NAME",
+    "ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER",
+    "ACTIONS_RUNNER_IMAGE",
+    "DOCKER_HOST",
+    "RUNNER_WAIT_FOR_DOCKER_IN_SECONDS",
+    "NODE_EXTRA_CA_CERTS",
+    "RUNNER_UPDATE_CA_CERTS",
+    "ACTIONS_RUNNER_INPUT_JITCONFIG",
+];
+
+/// An environment variable name: letters, digits and `_`, not starting with a
+/// digit, so that every shell step can read it (`$NAME`). Kubernetes
+/// accepts more, but a name with `-` or `.` is unreachable from `run:` steps.
+pub fn validate_env_name(field: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 256
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if !ok {
+        input_bail!(
+            "invalid {field} name {name:?}: use letters, digits and '_', not starting with a digit \
+             (e.g. NPM_CONFIG_REGISTRY)"
+        );
+    }
+    if RESERVED_ENV.contains(&name) {
+        input_bail!(
+            "invalid {field} name {name:?}: ARC or deskrun sets it on the runner itself; choose another name"
+        );
+    }
+    if name.starts_with("GITHUB_") {
+        input_bail!(
+            "invalid {field} name {name:?}: GitHub sets the GITHUB_* variables of every job and \
+             overrides yours; choose another name"
+        );
+    }
+    Ok(())
+}
+
+pub fn validate_env_value(field: &str, name: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        input_bail!("invalid {field} {name}: the value contains a NUL character");
+    }
+    if value.len() > 32 * 1024 {
+        input_bail!(
+            "invalid {field} {name}: the value is longer than 32 KiB; put large data in a file instead"
+        );
+    }
+    Ok(())
+}
+
+/// Parse an `--env KEY=VALUE` flag value.
+pub fn parse_env_spec(spec: &str) -> Result<(String, String)> {
+    let Some((name, value)) = spec.split_once('=') else {
+        input_bail!(
+            "invalid --env {spec:?}: use KEY=VALUE, e.g. --env NPM_CONFIG_REGISTRY=https://npm.example.com"
+        );
+    };
+    validate_env_name("--env", name)?;
+    validate_env_value("--env", name, value)?;
+    Ok((name.to_string(), value.to_string()))
+}
+
 /// Mount paths of the dind pod deskrun writes when a dind installation has
 /// caches (`templates/dind-pod.yaml`): the work directory, the Docker socket
 /// directory and the runner's externals. Kubernetes refuses a container with
@@ -380,6 +512,11 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
             c.path,
             c.path
         );
+    }
+    validate_labels("labels", &inst.labels, &inst.instance_names(name))?;
+    for (key, value) in &inst.env {
+        validate_env_name("env", key)?;
+        validate_env_value("env", key, value)?;
     }
     Ok(Installation {
         repository,
@@ -607,6 +744,7 @@ mod tests {
                 host_path: None,
             }],
             auth: Auth::Pat { token: "t".into() },
+            ..Default::default()
         };
         for p in ["/home/runner/_work", "/var/run/", "/home/runner/externals"] {
             let m = err(validate_installation("d", &inst(Mode::Dind, p)));
@@ -655,6 +793,54 @@ mod tests {
         err(validate_auth(&app("", "456", key)));
         err(validate_auth(&app("123", "x", key)));
         err(validate_auth(&app("123", "456", "not a key")));
+    }
+
+    #[test]
+    fn labels() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = l(&["ci"]);
+        validate_labels("labels", &l(&["gpu", "linux", "cuda 12", "x64"]), &names).unwrap();
+        validate_labels("labels", &l(&[&"a".repeat(255)]), &names).unwrap();
+        let m = err(validate_labels("labels", &l(&[&"a".repeat(256)]), &names));
+        assert!(m.contains("labels[0]") && m.contains("at most 255"), "{m}");
+        assert!(err(validate_labels("labels", &l(&["ok", ""]), &names)).contains("labels[1]"));
+        let m = err(validate_labels("--label", &l(&["a,b"]), &names));
+        assert!(m.starts_with("invalid --label \"a,b\""), "{m}");
+        err(validate_labels("labels", &l(&[" gpu"]), &names));
+        err(validate_labels("labels", &l(&["gpu\n"]), &names));
+        err(validate_labels("labels", &l(&["g\tpu"]), &names));
+        assert!(
+            err(validate_labels("labels", &l(&["GPU", "gpu"]), &names)).contains("without case")
+        );
+        let m = err(validate_labels("labels", &l(&["CI"]), &names));
+        assert!(m.contains("scale set's name"), "{m}");
+        // The chart counts bytes: 127 "é" are 254 bytes, 128 are 256.
+        validate_labels("labels", &l(&["é".repeat(127).as_str()]), &names).unwrap();
+        err(validate_labels(
+            "labels",
+            &l(&["é".repeat(128).as_str()]),
+            &names,
+        ));
+    }
+
+    #[test]
+    fn env() {
+        assert_eq!(
+            parse_env_spec("NPM_CONFIG_REGISTRY=https://x/?a=b").unwrap(),
+            ("NPM_CONFIG_REGISTRY".into(), "https://x/?a=b".into())
+        );
+        assert_eq!(parse_env_spec("_X=").unwrap(), ("_X".into(), "".into()));
+        assert!(err(parse_env_spec("NOVALUE")).contains("KEY=VALUE"));
+        assert!(err(parse_env_spec("=v")).contains("--env name"));
+        assert!(err(parse_env_spec("1X=v")).contains("not starting with a digit"));
+        err(parse_env_spec("A-B=v"));
+        err(parse_env_spec("A.B=v"));
+        err(parse_env_spec("A B=v"));
+        assert!(err(parse_env_spec("DOCKER_HOST=tcp://x")).contains("sets it"));
+        assert!(err(parse_env_spec("GITHUB_TOKEN=x")).contains("GITHUB_*"));
+        err(parse_env_spec("A=\0"));
+        let m = err(validate_env_name("env", "bad-name"));
+        assert!(m.starts_with("invalid env name"), "{m}");
     }
 
     #[test]

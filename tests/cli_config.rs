@@ -416,6 +416,8 @@ fn list_json_and_yaml_have_the_documented_shape() {
         "caches",
         "auth_type",
         "runs_on",
+        "labels",
+        "env",
     ]
     .map(String::from)
     .into();
@@ -962,4 +964,136 @@ fn a_symlinked_config_is_written_through() {
             .is_symlink()
     );
     assert!(!fs::read_to_string(&real).unwrap().contains("one:"));
+}
+
+#[test]
+fn labels_and_env_are_stored_listed_and_kept_by_replace() {
+    let env = Env::new();
+    let out = env.add(
+        "gpu-box",
+        &[
+            "--label",
+            "gpu",
+            "--label",
+            "linux",
+            "--env",
+            "NPM_CONFIG_REGISTRY=https://npm.example.com",
+            "--env",
+            "EMPTY=",
+        ],
+    );
+    assert!(out.stdout.contains("runs-on: gpu-box\n"), "{out}");
+    assert!(out.stdout.contains("runs-on: [gpu, linux]"), "{out}");
+    assert!(out.stdout.contains("one of: gpu-box, gpu, linux;"), "{out}");
+    let text = env.text();
+    assert!(
+        text.contains("labels:") && text.contains("NPM_CONFIG_REGISTRY"),
+        "{text}"
+    );
+
+    let out = env.run(&["list"]);
+    out.ok();
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "LABELS")
+        .expect("LABELS column");
+    assert_eq!(row[col], "gpu,linux", "{out}");
+
+    let out = env.run(&["list", "--output", "json"]);
+    out.ok();
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    let i = &doc["installations"][0];
+    assert_eq!(i["labels"], serde_json::json!(["gpu", "linux"]));
+    assert_eq!(
+        i["env"],
+        serde_json::json!({"NPM_CONFIG_REGISTRY": "https://npm.example.com", "EMPTY": ""})
+    );
+
+    // --replace without --label/--env keeps them; with them, replaces them.
+    env.add("gpu-box", &["--mode", "dind", "--replace"]);
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert_eq!(config.installations["gpu-box"].labels, ["gpu", "linux"]);
+    assert_eq!(config.installations["gpu-box"].env.len(), 2);
+    env.add("gpu-box", &["--replace", "--label", "cuda", "--env", "A=1"]);
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert_eq!(config.installations["gpu-box"].labels, ["cuda"]);
+    assert_eq!(
+        config.installations["gpu-box"].env,
+        [("A".to_string(), "1".to_string())].into()
+    );
+}
+
+#[test]
+fn bad_labels_and_env_name_the_flag_or_the_key() {
+    let env = Env::new();
+    env.add("ok", &[]);
+    let before = env.bytes();
+    for (args, needle) in [
+        (
+            vec!["--label", ""],
+            "invalid --label: a label cannot be empty",
+        ),
+        (vec!["--label", "a,b"], "invalid --label \"a,b\""),
+        (vec!["--label", "x", "--label", "X"], "without case"),
+        (vec!["--label", "new"], "scale set's name"),
+        (vec!["--env", "NOEQUALS"], "KEY=VALUE"),
+        (vec!["--env", "1A=x"], "invalid --env name \"1A\""),
+        (vec!["--env", "A=1", "--env", "A=2"], "given twice"),
+        (
+            vec!["--env", "DOCKER_HOST=tcp://x"],
+            "sets it on the runner",
+        ),
+    ] {
+        let out = Out::of(
+            env.cmd()
+                .args(["add", "new", "--repository", REPO, "--auth-value-stdin"])
+                .args(&args)
+                .write_stdin(TOKEN)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out}");
+        assert_eq!(env.bytes(), before);
+    }
+    // In the config file, the same mistakes are named by their key.
+    fs::write(
+        &env.config,
+        format!(
+            "version: 1\ninstallations:\n  a:\n    repository: {REPO}\n    mode: kubernetes\n    \
+             min_runners: 1\n    max_runners: 5\n    labels: [ok, 'x,y']\n    auth: {{type: pat, token: {TOKEN}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("invalid labels[1] \"x,y\""), "{out}");
+    fs::write(
+        &env.config,
+        format!(
+            "version: 1\ninstallations:\n  a:\n    repository: {REPO}\n    mode: kubernetes\n    \
+             min_runners: 1\n    max_runners: 5\n    env: {{bad-name: x}}\n    auth: {{type: pat, token: {TOKEN}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("invalid env name \"bad-name\""),
+        "{out}"
+    );
 }

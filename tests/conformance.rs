@@ -39,6 +39,7 @@ fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> I
         instances,
         caches,
         auth,
+        ..Default::default()
     }
 }
 
@@ -65,6 +66,17 @@ fn render_dir(tmp: &Path, installations: Vec<(&str, Installation)>, show_secrets
     }
     cmd.assert().success();
     out
+}
+
+/// Labels and env, the settings that are plain values of the chart.
+fn with_settings(mut inst: Installation) -> Installation {
+    inst.labels = vec!["gpu".into(), "linux".into(), "a label with spaces".into()];
+    inst.env = [
+        ("CARGO_TERM_COLOR".to_string(), "always".to_string()),
+        ("QUOTED".to_string(), "a: b #c \"d\"".to_string()),
+    ]
+    .into();
+    inst
 }
 
 struct Outcome {
@@ -133,6 +145,14 @@ fn every_mode_passes_the_real_chart_and_schema() {
                 "dind-cached-app",
                 installation(Mode::Dind, 1, caches(), app()),
             ),
+            (
+                "k8s-settings",
+                with_settings(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "dind-settings",
+                with_settings(installation(Mode::Dind, 1, vec![], pat())),
+            ),
         ],
         // The chart sees the real credential shape, as `up` passes it.
         true,
@@ -147,10 +167,10 @@ fn every_mode_passes_the_real_chart_and_schema() {
     );
     let (passed, failed) = tally(&out.output);
     assert_eq!(failed, 0, "{}", out.output);
-    // controller + 8 instances (2 checks each) + 5 hook extensions (k8s-cached,
-    // priv-app, priv-cached-1..3).
+    // controller + 10 instances (2 checks each) + 6 hook extensions
+    // (k8s-cached, priv-app, priv-cached-1..3, k8s-settings).
     assert!(passed > 0, "{}", out.output);
-    assert_eq!(passed, 1 + 8 * 2 + 5, "{}", out.output);
+    assert_eq!(passed, 1 + 10 * 2 + 6, "{}", out.output);
     for instance in [
         "k8s",
         "k8s-cached",
@@ -160,6 +180,8 @@ fn every_mode_passes_the_real_chart_and_schema() {
         "priv-cached-3",
         "dind",
         "dind-cached-app",
+        "k8s-settings",
+        "dind-settings",
     ] {
         assert!(
             out.output
@@ -226,4 +248,110 @@ fn the_check_detects_a_scale_set_name_over_45_characters() {
         "failed for another reason than the name:\n{}",
         out.output
     );
+}
+
+/// The objects the real chart makes from `values` (`arc-render --json`),
+/// or `None` (after a "skipped" line) without `../shared` or the engine.
+fn chart_objects(values: &Path) -> Option<Vec<serde_json::Value>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let tool = root.join("tools/arc-render");
+    if !tool.exists() {
+        println!("skipped: ../shared/tools/arc-render not found");
+        return None;
+    }
+    let chart = root.join("fixtures/arc-charts/0.14.2/gha-runner-scale-set");
+    let out = Command::new(&tool)
+        .arg(&chart)
+        .arg(values)
+        .arg("--json")
+        .output()
+        .expect("run arc-render");
+    if out.status.code() == Some(4) {
+        println!("skipped: arc-render could not download the Helm engine, nothing was checked");
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "the chart refused {}: {}",
+        values.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("arc-render prints JSON"))
+}
+
+/// The AutoscalingRunnerSet's spec among the chart's objects.
+fn runner_set_spec(objects: &[serde_json::Value]) -> &serde_json::Value {
+    &objects
+        .iter()
+        .find(|o| o["kind"] == "AutoscalingRunnerSet")
+        .expect("the chart makes an AutoscalingRunnerSet")["spec"]
+}
+
+fn container<'a>(spec: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
+    spec["template"]["spec"][list]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {list} entry {name}: {spec}"))
+}
+
+fn env_value<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+}
+
+#[test]
+fn labels_and_env_reach_the_autoscaling_runner_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        vec![
+            (
+                "k8s",
+                with_settings(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "priv",
+                with_settings(installation(
+                    Mode::CachedPrivilegedKubernetes,
+                    1,
+                    caches(),
+                    pat(),
+                )),
+            ),
+            (
+                "dind",
+                with_settings(installation(Mode::Dind, 1, vec![], pat())),
+            ),
+            (
+                "dind-cached",
+                with_settings(installation(Mode::Dind, 1, caches(), pat())),
+            ),
+        ],
+        true,
+    );
+    for instance in ["k8s", "priv", "dind", "dind-cached"] {
+        let Some(objects) = chart_objects(&dir.join(instance).join("values.yaml")) else {
+            return;
+        };
+        let spec = runner_set_spec(&objects);
+        assert_eq!(
+            spec["runnerScaleSetLabels"],
+            serde_json::json!(["gpu", "linux", "a label with spaces"]),
+            "{instance}"
+        );
+        let runner = container(spec, "containers", "runner");
+        assert_eq!(
+            env_value(runner, "CARGO_TERM_COLOR"),
+            Some("always"),
+            "{instance}"
+        );
+        assert_eq!(
+            env_value(runner, "QUOTED"),
+            Some("a: b #c \"d\""),
+            "{instance}"
+        );
+    }
 }

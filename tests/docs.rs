@@ -399,6 +399,8 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         caches: args.caches.clone(),
         auth,
         replace: args.replace,
+        labels: args.labels.clone(),
+        env: args.env.clone(),
     };
     deskrun::ops::add::installation_from(&req)
         .map(|_| ())
@@ -586,6 +588,8 @@ fn real_list_output() -> Value {
                - path: /root/.cargo/registry\n      \
                - path: /root/.npm\n        \
                  host_path: /srv/ci/npm\n    \
+             labels: [rust]\n    \
+             env: {CARGO_TERM_COLOR: always}\n    \
              auth: {type: pat, token: docs-test-token}\n",
         Path::new("docs-test.yaml"),
     )

@@ -395,6 +395,7 @@ fn add_request() -> impl Strategy<Value = AddRequest> {
                     caches,
                     auth,
                     replace: false,
+                    ..Default::default()
                 }
             },
         )
@@ -580,6 +581,7 @@ proptest! {
                     instances: 1,
                     caches: vec![],
                     auth: Auth::Pat { token: "abcdefgh".into() },
+                    ..Default::default()
                 };
                 let mut config = Config::default();
                 config.installations.insert("x".into(), inst);

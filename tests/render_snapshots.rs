@@ -27,6 +27,7 @@ fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> I
         instances,
         caches,
         auth,
+        ..Default::default()
     }
 }
 
@@ -831,4 +832,120 @@ mod paths_with_yaml_syntax {
             prop_assert_eq!(s(named(vols, "cache-0"), &["hostPath", "path"]), Some(host.as_str()));
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Runner settings (issue 16)
+// ---------------------------------------------------------------------------
+
+fn with_settings(mut inst: Installation) -> Installation {
+    inst.labels = vec!["gpu".into(), "linux".into()];
+    inst.env = [
+        ("CARGO_TERM_COLOR".to_string(), "always".to_string()),
+        (
+            "NPM_CONFIG_REGISTRY".to_string(),
+            "https://npm.example.com/a: b #c".to_string(),
+        ),
+    ]
+    .into();
+    inst
+}
+
+fn env_of(container: &Value) -> Vec<(String, String)> {
+    seq(container, "env")
+        .iter()
+        .filter_map(|e| Some((s(e, &["name"])?.to_string(), s(e, &["value"])?.to_string())))
+        .collect()
+}
+
+fn runner_of(values: &Value) -> &Value {
+    named(
+        seq(
+            values.get("template").unwrap().get("spec").unwrap(),
+            "containers",
+        ),
+        "runner",
+    )
+}
+
+#[test]
+fn snapshot_kubernetes_labels_env() {
+    let c = one(
+        "k8s",
+        with_settings(installation(Mode::Kubernetes, 1, vec![], pat())),
+    );
+    insta::assert_snapshot!("kubernetes_labels_env", snapshot_text(&c, false));
+}
+
+#[test]
+fn labels_become_scale_set_labels_and_env_reaches_runner_and_job() {
+    let c = config(vec![
+        (
+            "k8s",
+            with_settings(installation(Mode::Kubernetes, 1, vec![], pat())),
+        ),
+        (
+            "priv",
+            with_settings(installation(
+                Mode::CachedPrivilegedKubernetes,
+                2,
+                caches(),
+                pat(),
+            )),
+        ),
+        (
+            "dind",
+            with_settings(installation(Mode::Dind, 1, vec![], pat())),
+        ),
+        (
+            "dind-cached",
+            with_settings(installation(Mode::Dind, 1, caches(), pat())),
+        ),
+        ("plain", installation(Mode::Kubernetes, 1, vec![], pat())),
+    ]);
+    let r = rendered(&c);
+    let want_env = vec![
+        ("CARGO_TERM_COLOR".to_string(), "always".to_string()),
+        (
+            "NPM_CONFIG_REGISTRY".to_string(),
+            "https://npm.example.com/a: b #c".to_string(),
+        ),
+    ];
+    for inst in &r.instances {
+        let labels: Vec<&str> = seq(&inst.values, "scaleSetLabels")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let runner_env = env_of(runner_of(&inst.values));
+        if inst.installation == "plain" {
+            assert!(inst.values.get("scaleSetLabels").is_none());
+            assert!(inst.hook_extension.is_none(), "nothing reaches the job pod");
+            continue;
+        }
+        assert_eq!(labels, ["gpu", "linux"], "{}", inst.instance);
+        for e in &want_env {
+            assert!(runner_env.contains(e), "{}: {runner_env:?}", inst.instance);
+        }
+        if inst.mode == Mode::Dind {
+            assert!(inst.hook_extension.is_none());
+        } else {
+            // The kubernetes mode gets a hook extension for the env alone.
+            let (_, patch) = hook_patch(&r, &inst.instance);
+            let job = named(seq(patch.get("spec").unwrap(), "containers"), "$job");
+            assert_eq!(env_of(job), want_env, "{}", inst.instance);
+        }
+    }
+    // The mode's own env stays next to the user's.
+    let priv1 = r.instances.iter().find(|i| i.instance == "priv-1").unwrap();
+    let env = env_of(runner_of(&priv1.values));
+    assert!(
+        env.iter()
+            .any(|(k, _)| k == "ACTIONS_RUNNER_CONTAINER_HOOKS"),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|(k, _)| k == "ACTIONS_RUNNER_CONTAINER_HOOK_TEMPLATE"),
+        "{env:?}"
+    );
 }

@@ -3,8 +3,9 @@
 use crate::config::Store;
 use crate::input_bail;
 use crate::model::{Auth, Installation, Mode};
-use crate::validate::{parse_cache_spec, validate_installation};
+use crate::validate::{parse_cache_spec, parse_env_spec, validate_installation, validate_labels};
 use anyhow::Result;
+use std::collections::BTreeMap;
 
 /// What `deskrun add` was asked for. `None` runner counts mean "default".
 #[derive(Debug, Clone)]
@@ -19,6 +20,32 @@ pub struct AddRequest {
     pub caches: Vec<String>,
     pub auth: Auth,
     pub replace: bool,
+    /// `--label` values. With `replace`, none given keeps the stored labels.
+    pub labels: Vec<String>,
+    /// `--env KEY=VALUE` values. With `replace`, none given keeps the stored env.
+    pub env: Vec<String>,
+}
+
+/// An empty request (no name, URL or credential), as a base for struct
+/// literals that set only some fields.
+impl Default for AddRequest {
+    fn default() -> Self {
+        AddRequest {
+            name: String::new(),
+            repository: String::new(),
+            mode: Mode::Kubernetes,
+            min_runners: None,
+            max_runners: None,
+            instances: 1,
+            caches: vec![],
+            auth: Auth::Pat {
+                token: String::new(),
+            },
+            replace: false,
+            labels: vec![],
+            env: vec![],
+        }
+    }
 }
 
 pub const DEFAULT_MIN_RUNNERS: u32 = 1;
@@ -55,25 +82,54 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         .iter()
         .map(|s| parse_cache_spec(s))
         .collect::<Result<Vec<_>>>()?;
-    validate_installation(
-        &req.name,
-        &Installation {
-            repository: req.repository.clone(),
-            mode: req.mode,
-            min_runners: min,
-            max_runners: max,
-            instances: req.instances,
-            caches,
-            auth: req.auth.clone(),
-        },
-    )
+    let inst = Installation {
+        repository: req.repository.clone(),
+        mode: req.mode,
+        min_runners: min,
+        max_runners: max,
+        instances: req.instances,
+        caches,
+        auth: req.auth.clone(),
+        labels: req.labels.clone(),
+        env: parse_env(&req.env)?,
+    };
+    // In the flags' own words first; then everything, as for the config file.
+    validate_labels("--label", &inst.labels, &inst.instance_names(&req.name))?;
+    validate_installation(&req.name, &inst)
+}
+
+fn parse_env(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for spec in specs {
+        let (key, value) = parse_env_spec(spec)?;
+        if env.insert(key.clone(), value).is_some() {
+            input_bail!("invalid --env {key}: given twice; give each variable once");
+        }
+    }
+    Ok(env)
+}
+
+/// `add --replace` keeps the settings of the stored installation that the
+/// command line did not mention (credentials, URL, mode and runner counts
+/// are always given or defaulted, as before).
+fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
+    if req.labels.is_empty() {
+        new.labels = old.labels.clone();
+    }
+    if req.env.is_empty() {
+        new.env = old.env.clone();
+    }
 }
 
 /// Validate and store. An existing name is an error unless `replace`.
 pub fn add(store: &Store, req: &AddRequest) -> Result<AddOutcome> {
-    let installation = installation_from(req)?;
+    let mut installation = installation_from(req)?;
     let replaced = store.update(|config| {
-        let exists = config.installations.contains_key(&req.name);
+        let existing = config.installations.get(&req.name);
+        let exists = existing.is_some();
+        if let (Some(old), true) = (existing, req.replace) {
+            keep_unset(&mut installation, old, req);
+        }
         if exists && !req.replace {
             input_bail!(
                 "installation {:?} already exists; use --replace to overwrite it, or `deskrun remove {}` first",

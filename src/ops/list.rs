@@ -2,6 +2,7 @@
 
 use crate::model::{Cache, Config};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The stable shape of `deskrun list --output json|yaml` (documented in the
 /// README). Fields are only ever added, never renamed or removed.
@@ -23,6 +24,10 @@ pub struct ListEntry {
     pub auth_type: String,
     /// The values workflows put in `runs-on:`.
     pub runs_on: Vec<String>,
+    /// Extra scale-set labels (`runs-on: [label, ...]`).
+    pub labels: Vec<String>,
+    /// Environment of the runner (and job) container.
+    pub env: BTreeMap<String, String>,
 }
 
 pub fn list(config: &Config) -> ListOutput {
@@ -41,6 +46,8 @@ pub fn list(config: &Config) -> ListOutput {
                 caches: i.caches.clone(),
                 auth_type: i.auth.kind().to_string(),
                 runs_on: i.instance_names(name),
+                labels: i.labels.clone(),
+                env: i.env.clone(),
             })
             .collect(),
     }
@@ -54,9 +61,10 @@ pub fn table(out: &ListOutput) -> String {
         "INSTANCES",
         "RUNNERS",
         "CACHES",
+        "LABELS",
         "REPOSITORY",
     ];
-    let rows: Vec<[String; 6]> = out
+    let rows: Vec<[String; 7]> = out
         .installations
         .iter()
         .map(|e| {
@@ -75,6 +83,11 @@ pub fn table(out: &ListOutput) -> String {
                 e.instances.to_string(),
                 format!("{}-{}", e.min_runners, e.max_runners),
                 caches,
+                if e.labels.is_empty() {
+                    "-".to_string()
+                } else {
+                    e.labels.join(",")
+                },
                 e.repository.clone(),
             ]
         })
