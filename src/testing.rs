@@ -1579,6 +1579,7 @@ pub fn request(name: &str) -> AddRequest {
             token: TOKEN.into(),
         },
         replace: false,
+        ..Default::default()
     }
 }
 
