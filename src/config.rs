@@ -280,5 +280,37 @@ mod tests {
         assert_eq!(c.cluster.namespace, "arc-systems");
         assert_eq!(c.cluster.cache_root, "/tmp/github-runner-cache");
         assert_eq!(c.cluster.controller_chart.version, "0.14.2");
+        // A config from before registry mirrors gets the default mirrors.
+        assert_eq!(c.cluster.registry_mirrors, ["docker.io", "ghcr.io"]);
+        assert_eq!(c.cluster.mirror_root, None);
+    }
+
+    #[test]
+    fn registry_mirror_settings() {
+        let p = Path::new("/x/config.yaml");
+        let c = parse("version: 1\ncluster:\n  registry_mirrors: []\n", p).unwrap();
+        assert!(c.cluster.registry_mirrors.is_empty());
+        let c = parse(
+            "version: 1\ncluster:\n  registry_mirrors: [quay.io]\n  mirror_root: /srv/m/\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.cluster.registry_mirrors, ["quay.io"]);
+        assert_eq!(c.cluster.mirror_root.as_deref(), Some("/srv/m"));
+        let e = parse(
+            "version: 1\ncluster:\n  registry_mirrors: [https://quay.io]\n",
+            p,
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("/x/config.yaml"), "{e}");
+        // The default root is not written: it follows $XDG_CACHE_HOME.
+        let text = to_yaml(&Config::default()).unwrap();
+        assert!(
+            text.contains("registry_mirrors:") && !text.contains("mirror_root"),
+            "{text}"
+        );
+        let back = parse(&text, p).unwrap();
+        assert_eq!(back, Config::default());
     }
 }

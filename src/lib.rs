@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod mirrors;
 pub mod model;
 pub mod observe;
 pub mod observed;

@@ -13,6 +13,9 @@ pub const CONFIG_VERSION: u32 = 1;
 pub const DEFAULT_CLUSTER_NAME: &str = "deskrun";
 pub const DEFAULT_NAMESPACE: &str = "arc-systems";
 pub const DEFAULT_CACHE_ROOT: &str = "/tmp/github-runner-cache";
+/// Registries mirrored by default: the runner, controller and `docker:dind`
+/// images, and most job images, come from these two.
+pub const DEFAULT_REGISTRY_MIRRORS: [&str; 2] = ["docker.io", "ghcr.io"];
 pub const DEFAULT_CHART_VERSION: &str = "0.14.2";
 pub const CHART_REGISTRY: &str = "oci://ghcr.io/actions/actions-runner-controller-charts";
 pub const CONTROLLER_CHART: &str = "gha-runner-scale-set-controller";
@@ -52,6 +55,12 @@ pub struct ClusterSettings {
     pub cache_root: String,
     pub controller_chart: ChartSource,
     pub scale_set_chart: ChartSource,
+    /// Upstream registries served by a pull-through mirror on the kind
+    /// network (`[]`: none).
+    pub registry_mirrors: Vec<String>,
+    /// Host directory of the mirrors' data; `None`: `<cache dir>/deskrun/registry`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_root: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -62,6 +71,8 @@ impl Default for ClusterSettings {
             cache_root: DEFAULT_CACHE_ROOT.into(),
             controller_chart: ChartSource::official(CONTROLLER_CHART),
             scale_set_chart: ChartSource::official(SCALE_SET_CHART),
+            registry_mirrors: DEFAULT_REGISTRY_MIRRORS.map(String::from).to_vec(),
+            mirror_root: None,
         }
     }
 }

@@ -214,15 +214,9 @@ pub fn cache_host_path(
     }
 }
 
-/// The kind cluster config: the cache root and every custom cache host path
-/// mounted into the node at the same path.
-pub fn kind_cluster(config: &Config) -> Value {
-    let mut doc = parse_template("kind-cluster.yaml", KIND_CLUSTER);
-    set(
-        doc.as_mapping_mut().expect("kind template is a mapping"),
-        "name",
-        config.cluster.name.as_str(),
-    );
+/// The host directories the kind node mounts at the same path: the cache
+/// root, then each custom cache host path outside it.
+pub fn cache_mounts(config: &Config) -> Vec<String> {
     let root = config.cluster.cache_root.trim_end_matches('/').to_string();
     let mut hosts = BTreeSet::new();
     for inst in config.installations.values() {
@@ -234,10 +228,40 @@ pub fn kind_cluster(config: &Config) -> Value {
             }
         }
     }
-    let mounts: Vec<Value> = std::iter::once(root)
-        .chain(hosts)
+    std::iter::once(root).chain(hosts).collect()
+}
+
+/// The kind cluster config: the cache root and every custom cache host path
+/// mounted into the node at the same path, and with registry mirrors, the
+/// containerd hosts directory at `/etc/containerd/certs.d` plus the patch
+/// that makes containerd read it.
+pub fn kind_cluster(config: &Config) -> Result<Value> {
+    let mut doc = parse_template("kind-cluster.yaml", KIND_CLUSTER);
+    set(
+        doc.as_mapping_mut().expect("kind template is a mapping"),
+        "name",
+        config.cluster.name.as_str(),
+    );
+    let mut mounts: Vec<Value> = cache_mounts(config)
+        .into_iter()
         .map(|p| str_map(&[("hostPath", &p), ("containerPath", &p)]))
         .collect();
+    if !config.cluster.registry_mirrors.is_empty() {
+        let mut m = Mapping::new();
+        set(
+            &mut m,
+            "hostPath",
+            crate::mirrors::hosts_dir(&config.cluster)?,
+        );
+        set(&mut m, "containerPath", crate::mirrors::CERTS_D);
+        set(&mut m, "readOnly", true);
+        mounts.push(Value::Mapping(m));
+        set(
+            doc.as_mapping_mut().expect("kind template is a mapping"),
+            "containerdConfigPatches",
+            Value::Sequence(vec![crate::mirrors::CONTAINERD_PATCH.into()]),
+        );
+    }
     let node = doc
         .get_mut("nodes")
         .and_then(|n| n.get_mut(0))
@@ -247,11 +271,12 @@ pub fn kind_cluster(config: &Config) -> Value {
         "extraMounts",
         Value::Sequence(mounts),
     );
-    doc
+    Ok(doc)
 }
 
-/// Every container path each kind node mount covers, for checking that an
-/// instance's caches are reachable.
+/// The cache mounts of the kind node (host path = node path), for creating
+/// them and checking that an instance's caches are reachable. The containerd
+/// hosts mount is not one of them.
 pub fn kind_mounts(kind_cluster: &Value) -> Vec<String> {
     kind_cluster
         .get("nodes")
@@ -260,11 +285,26 @@ pub fn kind_mounts(kind_cluster: &Value) -> Vec<String> {
         .and_then(Value::as_sequence)
         .map(|ms| {
             ms.iter()
+                .filter(|m| m.get("hostPath") == m.get("containerPath"))
                 .filter_map(|m| m.get("containerPath").and_then(Value::as_str))
                 .map(String::from)
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The host directory the kind config mounts at containerd's registry host
+/// directory, if any (a cluster created with mirrors).
+pub fn kind_hosts_mount(kind_cluster: &Value) -> Option<String> {
+    kind_cluster
+        .get("nodes")
+        .and_then(|n| n.get(0))
+        .and_then(|n| n.get("extraMounts"))
+        .and_then(Value::as_sequence)?
+        .iter()
+        .find(|m| m.get("containerPath").and_then(Value::as_str) == Some(crate::mirrors::CERTS_D))
+        .and_then(|m| m.get("hostPath").and_then(Value::as_str))
+        .map(String::from)
 }
 
 pub fn controller_values() -> Value {
@@ -521,7 +561,7 @@ pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
     Ok(Rendered {
-        kind_cluster: kind_cluster(config),
+        kind_cluster: kind_cluster(config)?,
         controller_values: controller_values(),
         instances,
     })

@@ -553,6 +553,7 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
     if root == "/" {
         input_bail!("invalid cluster.cache_root \"/\": choose a dedicated directory");
     }
+    validate_mirrors(c)?;
     for (field, chart) in [
         ("cluster.controller_chart", &c.controller_chart),
         ("cluster.scale_set_chart", &c.scale_set_chart),
@@ -567,6 +568,104 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Directories that are memory (tmpfs) on every systemd Linux: mirror data
+/// there would be lost at each reboot and stop the mirrors from starting.
+const TMPFS_DIRS: [&str; 4] = ["/dev/shm", "/run", "/proc", "/sys"];
+
+/// `cluster.registry_mirrors` and `cluster.mirror_root`.
+fn validate_mirrors(c: &ClusterSettings) -> Result<()> {
+    let mut names: BTreeMap<String, &str> = BTreeMap::new();
+    for raw in &c.registry_mirrors {
+        let host = validate_registry_host(raw)?;
+        if host != *raw {
+            input_bail!(
+                "invalid cluster.registry_mirrors entry {raw:?}: write it as {host:?} (lowercase, no spaces)"
+            );
+        }
+        let name = crate::mirrors::mirror_name(&host);
+        if let Some(other) = names.insert(name.clone(), raw) {
+            input_bail!(
+                "cluster.registry_mirrors: {other:?} and {raw:?} would both use the mirror container {name:?}; list each registry once"
+            );
+        }
+    }
+    if let Some(root) = &c.mirror_root {
+        let norm = normalize_abs_path("cluster.mirror_root", root)?;
+        if norm == "/" {
+            input_bail!("invalid cluster.mirror_root \"/\": choose a dedicated directory");
+        }
+        if norm.contains(',') || norm.contains('"') {
+            input_bail!(
+                "invalid cluster.mirror_root {root:?}: the path cannot contain ',' or '\"' (Docker's --mount syntax)"
+            );
+        }
+        if let Some(dir) = TMPFS_DIRS.iter().find(|d| is_under(&norm, d)) {
+            input_bail!(
+                "invalid cluster.mirror_root {root:?}: {dir} is memory (tmpfs), emptied at every reboot; \
+                 choose a directory on disk such as ~/.cache/deskrun/registry (or leave the key out for that default)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A registry host as image references name it (`docker.io`, `ghcr.io`,
+/// `registry.example.com:5000`): what containerd looks up under `certs.d`.
+/// Returns it trimmed and lowercased; the caller decides whether a change is
+/// acceptable.
+pub fn validate_registry_host(raw: &str) -> Result<String> {
+    let field = "cluster.registry_mirrors";
+    let host = raw.trim().to_ascii_lowercase();
+    if host.contains("://") || host.contains('/') {
+        let bare = host
+            .split("://")
+            .last()
+            .unwrap_or_default()
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        input_bail!(
+            "invalid {field} entry {raw:?}: give the registry's host name only, as in image names (e.g. {bare:?}), without scheme or path"
+        );
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host.as_str(), None),
+    };
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+    {
+        input_bail!("invalid {field} entry {raw:?}: the port must be a number from 1 to 65535");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 200 || !name.split('.').all(label_ok) {
+        input_bail!(
+            "invalid {field} entry {raw:?}: expected a registry host name such as docker.io, ghcr.io or registry.example.com:5000"
+        );
+    }
+    // containerd (like docker) reads the first part of an image name as a
+    // registry only when it has a dot or a port; `localhost` would be the
+    // mirror container itself.
+    if name == "localhost" || name.starts_with("127.") {
+        input_bail!(
+            "invalid {field} entry {raw:?}: a registry on this machine needs no mirror (and inside the mirror container localhost is the mirror itself)"
+        );
+    }
+    if !name.contains('.') && port.is_none() {
+        input_bail!(
+            "invalid {field} entry {raw:?}: image names only refer to a registry whose host has a dot or a port (docker.io, ghcr.io, myregistry:5000)"
+        );
+    }
+    Ok(host)
 }
 
 /// Validate a whole config: cluster settings, every installation, and that no
@@ -591,6 +690,10 @@ pub fn validate_config(config: &Config) -> Result<Config> {
         version: config.version,
         cluster: ClusterSettings {
             cache_root: normalize_abs_path("cluster.cache_root", &config.cluster.cache_root)?,
+            mirror_root: match &config.cluster.mirror_root {
+                Some(r) => Some(normalize_abs_path("cluster.mirror_root", r)?),
+                None => None,
+            },
             ..config.cluster.clone()
         },
         installations,
@@ -637,6 +740,61 @@ mod tests {
         validate_name(&"a".repeat(42), 10).unwrap();
         let m = err(validate_name(&"a".repeat(43), 10));
         assert!(m.contains("at most 42 characters"), "{m}");
+    }
+
+    #[test]
+    fn registry_mirrors() {
+        for ok in [
+            "docker.io",
+            "ghcr.io",
+            "registry.k8s.io",
+            "myregistry:5000",
+            "a.b.c:443",
+        ] {
+            assert_eq!(validate_registry_host(ok).unwrap(), ok);
+        }
+        assert!(err(validate_registry_host("https://ghcr.io")).contains("\"ghcr.io\""));
+        assert!(err(validate_registry_host("docker.io/library")).contains("host name only"));
+        assert!(err(validate_registry_host("myregistry")).contains("dot or a port"));
+        assert!(err(validate_registry_host("localhost:5000")).contains("this machine"));
+        assert!(err(validate_registry_host("a.io:0")).contains("port"));
+        assert!(err(validate_registry_host("a.io:x")).contains("port"));
+        assert!(err(validate_registry_host("-a.io")).contains("host name"));
+        assert!(err(validate_registry_host("a..io")).contains("host name"));
+        assert!(err(validate_registry_host("a\".io")).contains("host name"));
+        assert!(err(validate_registry_host("")).contains("host name"));
+
+        let cluster = |mirrors: &[&str], root: Option<&str>| ClusterSettings {
+            registry_mirrors: mirrors.iter().map(|s| s.to_string()).collect(),
+            mirror_root: root.map(String::from),
+            ..ClusterSettings::default()
+        };
+        validate_cluster(&cluster(&[], None)).unwrap();
+        validate_cluster(&cluster(&["docker.io", "quay.io"], Some("/srv/m"))).unwrap();
+        let m = err(validate_cluster(&cluster(&["Docker.io"], None)));
+        assert!(m.contains("write it as \"docker.io\""), "{m}");
+        let m = err(validate_cluster(&cluster(&["a-b.io", "a.b.io"], None)));
+        assert!(m.contains("deskrun-mirror-a-b-io"), "{m}");
+        assert!(err(validate_cluster(&cluster(&["docker.io"], Some("rel")))).contains("absolute"));
+        assert!(err(validate_cluster(&cluster(&[], Some("/")))).contains("dedicated"));
+        assert!(err(validate_cluster(&cluster(&[], Some("/a,b")))).contains("','"));
+        assert!(err(validate_cluster(&cluster(&[], Some("/a:b")))).contains("':'"));
+        let m = err(validate_cluster(&cluster(&[], Some("/dev/shm/m"))));
+        assert!(
+            m.contains("tmpfs") && m.contains("cluster.mirror_root"),
+            "{m}"
+        );
+        assert!(err(validate_cluster(&cluster(&[], Some("/run/user/1000/r")))).contains("tmpfs"));
+
+        // The root is normalised like the cache root.
+        let c = Config {
+            cluster: cluster(&["docker.io"], Some("/srv//m/")),
+            ..Config::default()
+        };
+        assert_eq!(
+            validate_config(&c).unwrap().cluster.mirror_root.as_deref(),
+            Some("/srv/m")
+        );
     }
 
     #[test]

@@ -53,9 +53,14 @@ fn stream(config: &Config, show_secrets: bool) -> String {
 }
 
 /// A snapshot of `stream`, with the PEM armor lines of the fake key altered
-/// (for the same secret scanners); the key's layout is kept.
+/// (for the same secret scanners); the key's layout is kept. The default
+/// mirror root depends on the user's cache directory: it is shown as
+/// `$XDG_CACHE_HOME/deskrun/registry` whatever this machine's is.
 fn snapshot_text(config: &Config, show_secrets: bool) -> String {
-    stream(config, show_secrets).replace(" PRIVATE KEY-----", " PRIVATE KEY (fake)-----")
+    let root = deskrun::mirrors::mirror_root(&config.cluster).expect("a mirror root");
+    stream(config, show_secrets)
+        .replace(" PRIVATE KEY-----", " PRIVATE KEY (fake)-----")
+        .replace(&root, "$XDG_CACHE_HOME/deskrun/registry")
 }
 
 fn rendered(config: &Config) -> Rendered {
@@ -583,6 +588,12 @@ fn kind_config_mounts_cache_root_and_custom_host_paths_at_the_same_path() {
             )
         })
         .collect();
+    // Every cache mount keeps the host path; the one other mount is the
+    // registry mirrors' containerd hosts directory.
+    let (hosts, pairs): (Vec<_>, Vec<_>) = pairs
+        .into_iter()
+        .partition(|(_, p)| p == deskrun::mirrors::CERTS_D);
+    assert_eq!(hosts.len(), 1, "one containerd hosts mount");
     for (h, p) in &pairs {
         assert_eq!(h, p, "a node mount must keep the host path");
     }

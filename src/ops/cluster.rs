@@ -2,7 +2,7 @@
 
 use crate::model::Config;
 use crate::ops::session::{Session, run_step};
-use crate::render::{kind_cluster, kind_mounts};
+use crate::render::{cache_mounts, kind_cluster, kind_mounts};
 use crate::tools::{DOCKER, KIND, Kube, NodeMount};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -24,7 +24,7 @@ pub fn cluster_status(s: &Session) -> Result<ClusterReport> {
     let config: Config = s.store.load()?;
     s.check_tools(&[DOCKER, KIND])?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
-    let wanted = kind_mounts(&kind_cluster(&config));
+    let wanted = cache_mounts(&config);
     let exists = kube.cluster_exists()?;
     let node = if exists { kube.node_info()? } else { None };
     let missing = match &node {
@@ -51,7 +51,7 @@ pub fn cluster_create(s: &Session) -> Result<bool> {
     if kube.cluster_exists()? {
         return Ok(false);
     }
-    let kind_config = kind_cluster(&config);
+    let kind_config = kind_cluster(&config)?;
     run_step(
         s,
         &format!("create kind cluster {}", config.cluster.name),

@@ -4,7 +4,7 @@
 use crate::model::{CONTROLLER_RELEASE, Config};
 use crate::observe::{Reads, observe};
 use crate::ops::session::{Session, parallel, run_step};
-use crate::render::{kind_cluster, kind_mounts};
+use crate::render::cache_mounts;
 use crate::tools::{HELM, KIND, KUBECTL, Kube};
 use anyhow::{Result, anyhow};
 
@@ -32,7 +32,7 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
     let _lock = s.cluster_lock()?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
     let mut report = DownReport {
-        cache_dirs: kind_mounts(&kind_cluster(&config)),
+        cache_dirs: cache_mounts(&config),
         ..Default::default()
     };
     if opts.delete_cluster {
