@@ -317,7 +317,9 @@ impl Sandbox {
         std::fs::write(
             &config,
             format!(
-                "version: 1\ncluster:\n  cache_root: {}\n",
+                // Mirrors off: the process fake knows no `docker run`; the
+                // in-process tests count the mirrors' calls.
+                "version: 1\ncluster:\n  cache_root: {}\n  registry_mirrors: []\n",
                 dir.path().join("cache").display()
             ),
         )

@@ -144,18 +144,24 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Create the kind cluster (with the cache mounts the config needs)
+    /// Create the kind cluster (with the cache mounts and registry mirrors the config needs)
     #[command(after_help = "\
 Examples:
   deskrun cluster create
-  deskrun -v cluster create    # echo the kind command")]
+  deskrun -v cluster create    # echo the kind and docker commands")]
     Create,
-    /// Delete the kind cluster; host caches are kept
+    /// Delete the kind cluster; host caches and registry mirrors are kept
     #[command(after_help = "\
 Examples:
-  deskrun cluster delete && deskrun up    # re-create it with the current cache mounts")]
-    Delete,
-    /// Show whether the cluster exists and runs, and its cache mounts
+  deskrun cluster delete && deskrun up    # re-create it with the current cache mounts
+  deskrun cluster delete --mirrors        # also remove the mirror containers (their data is kept)")]
+    Delete {
+        /// Also remove deskrun's registry mirror containers; the images they
+        /// cached stay on disk (under cluster.mirror_root) for the next ones
+        #[arg(long)]
+        mirrors: bool,
+    },
+    /// Show whether the cluster exists and runs, its cache mounts and registry mirrors
     #[command(after_help = "\
 Examples:
   deskrun cluster status

@@ -330,6 +330,9 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
         },
     };
     let report = with_session(g, |s| ops::up::up(s, &opts))?;
+    for notice in &report.notices {
+        g.note(format!("note: {notice}"));
+    }
     if opts.dry_run {
         println!(
             "plan for cluster {} (context {}, namespace {}); nothing was changed:",
@@ -401,11 +404,26 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                 println!("cluster: already exists (delete it first to change its mounts)");
             }
         }
-        ClusterCommand::Delete => {
-            if with_session(g, ops::cluster::cluster_delete)? {
+        ClusterCommand::Delete { mirrors } => {
+            let r = with_session(g, |s| ops::cluster::cluster_delete(s, mirrors))?;
+            if r.deleted {
                 println!("cluster: deleted; host caches are kept");
             } else {
                 println!("cluster: does not exist");
+            }
+            if mirrors {
+                if r.mirrors_removed.is_empty() {
+                    println!("mirrors: none to remove");
+                } else {
+                    println!("mirrors: removed {}", r.mirrors_removed.join(", "));
+                }
+                if let Some(root) = &r.mirror_root {
+                    g.note(format!(
+                        "the images they cached are kept in {root}; delete them with `sudo rm -rf {root}` if you want the space back"
+                    ));
+                }
+            } else {
+                g.note("registry mirrors are kept for the next cluster (`--mirrors` removes them)");
             }
         }
         ClusterCommand::Status { output } => {
@@ -434,6 +452,10 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                             "fix: `deskrun down --delete-cluster && deskrun up` re-creates the cluster with every mount (host caches are kept)"
                         );
                     }
+                    print!(
+                        "{}",
+                        ops::mirrors::mirror_lines(&r.mirrors, r.mirror_notice.as_deref())
+                    );
                 }
             }
         }

@@ -186,6 +186,15 @@ impl MirrorSpec {
     }
 }
 
+/// The container names of the config's mirrors (no filesystem needed).
+pub fn names(cluster: &ClusterSettings) -> Vec<String> {
+    cluster
+        .registry_mirrors
+        .iter()
+        .map(|u| mirror_name(u))
+        .collect()
+}
+
 /// The mirror containers the config wants, in config order.
 pub fn specs(cluster: &ClusterSettings) -> Result<Vec<MirrorSpec>> {
     if cluster.registry_mirrors.is_empty() {
@@ -259,7 +268,8 @@ pub struct MirrorState {
 }
 
 /// What `up` does with one mirror.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MirrorAction {
     /// Runs as configured: no call at all.
     Keep,
@@ -308,6 +318,80 @@ pub fn plan_mirror(spec: &MirrorSpec, observed: Option<&MirrorState>) -> MirrorA
     } else {
         MirrorAction::Start
     }
+}
+
+/// One mirror in `up`'s plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MirrorPlan {
+    pub spec: MirrorSpec,
+    pub action: MirrorAction,
+}
+
+impl MirrorPlan {
+    /// `ACTION  TARGET  DETAIL` for `up --dry-run`.
+    pub fn line(&self) -> [String; 3] {
+        let target = format!("mirror/{}", self.spec.name);
+        let (action, detail) = match &self.action {
+            MirrorAction::Keep => ("unchanged", format!("{} (running)", self.spec.upstream)),
+            MirrorAction::Create => (
+                "create",
+                format!("{} (registry:2 proxy)", self.spec.upstream),
+            ),
+            MirrorAction::Start => ("start", format!("{} (stopped)", self.spec.upstream)),
+            MirrorAction::Recreate { reason } => {
+                ("recreate", format!("{} ({reason})", self.spec.upstream))
+            }
+            MirrorAction::Foreign => (
+                "skip",
+                "a container of that name that deskrun did not create".to_string(),
+            ),
+        };
+        [action.to_string(), target, detail]
+    }
+}
+
+/// Whether an existing cluster's node reads the hosts directory the config
+/// wants. kind adds mounts only when it creates a cluster, so the answer
+/// decides between using the mirrors and saying how to re-create it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum NodeMirrors {
+    /// The node mounts `hosts_dir` at `/etc/containerd/certs.d`.
+    Ready,
+    /// Created without mirrors (nothing at `/etc/containerd/certs.d`).
+    Missing,
+    /// Created with another mirror root: it mounts `mounted` instead.
+    Elsewhere { mounted: String },
+}
+
+pub fn node_mirrors(node: &crate::observed::NodeInfo, hosts_dir: &str) -> NodeMirrors {
+    match node.source_of(CERTS_D) {
+        None => NodeMirrors::Missing,
+        Some(src) if src.trim_end_matches('/') == hosts_dir.trim_end_matches('/') => {
+            NodeMirrors::Ready
+        }
+        Some(src) => NodeMirrors::Elsewhere {
+            mounted: src.to_string(),
+        },
+    }
+}
+
+/// What to tell the user when the cluster cannot use the mirrors.
+pub fn node_hint(cluster: &str, state: &NodeMirrors) -> Option<String> {
+    let why = match state {
+        NodeMirrors::Ready => return None,
+        NodeMirrors::Missing => format!(
+            "kind cluster {cluster} was created without the registry mirrors the config wants, so its images come from the internet"
+        ),
+        NodeMirrors::Elsewhere { mounted } => format!(
+            "kind cluster {cluster} reads registry mirror settings from {mounted}, not from this config's mirror root"
+        ),
+    };
+    Some(format!(
+        "{why}. kind adds mounts only when it creates a cluster: run `deskrun down --delete-cluster && deskrun up` \
+         to re-create it with them (the config, host caches and mirror data are kept), or set \
+         `registry_mirrors: []` under `cluster:` in the config to stop this notice"
+    ))
 }
 
 /// The filesystem type of the mount holding `path`, from a mount table in

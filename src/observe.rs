@@ -17,6 +17,9 @@ pub struct Reads {
     pub node: bool,
     /// The ARC listener pods (only when the controller runs).
     pub listeners: bool,
+    /// The config's registry mirror containers, in the node's `docker
+    /// inspect` (which is then made even when `node` is false).
+    pub mirrors: bool,
 }
 
 impl Reads {
@@ -25,18 +28,21 @@ impl Reads {
         objects: false,
         node: false,
         listeners: false,
+        mirrors: false,
     };
     /// What the plan needs (`up`).
     pub const PLAN: Reads = Reads {
         objects: true,
         node: false,
         listeners: false,
+        mirrors: true,
     };
     /// Everything (`status`).
     pub const ALL: Reads = Reads {
         objects: true,
         node: true,
         listeners: true,
+        mirrors: true,
     };
 }
 
@@ -46,14 +52,26 @@ const LISTENER_SELECTOR: &str = "app.kubernetes.io/component=runner-scale-set-li
 /// Read the cluster. With no kind cluster that is one call; otherwise the
 /// helm releases, deskrun's objects and the node are read at once.
 pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
+    let mirrors: Vec<String> = if reads.mirrors {
+        crate::mirrors::names(kube.cluster)
+    } else {
+        vec![]
+    };
     if !kube.cluster_exists()? {
-        return Ok(Observed::default());
+        let (_, mirrors) = kube.containers(false, &mirrors)?;
+        return Ok(Observed {
+            mirrors,
+            ..Observed::default()
+        });
     }
-    let (releases, objects, node) = std::thread::scope(|s| {
+    // With mirrors, the node is read too: whether it mounts their hosts
+    // directory decides whether they are of any use to this cluster.
+    let read_containers = reads.node || !mirrors.is_empty();
+    let (releases, objects, containers) = std::thread::scope(|s| {
         let objects = reads
             .objects
             .then(|| s.spawn(|| runner_sets_and_configmaps(kube)));
-        let node = reads.node.then(|| s.spawn(|| kube.node_info()));
+        let node = read_containers.then(|| s.spawn(|| kube.containers(true, &mirrors)));
         let releases = kube.managed_releases();
         (releases, objects.map(join), node.map(join))
     });
@@ -66,7 +84,7 @@ pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
         Some(Err(e)) => return Err(e),
         None => (vec![], vec![]),
     };
-    let node = node.transpose()?.flatten();
+    let (node, mirrors) = containers.transpose()?.unwrap_or_default();
     let listeners = if reads.listeners && has_controller && node.as_ref().is_some_and(|n| n.running)
     {
         kube.get_selected("read the listener pods", "pods", LISTENER_SELECTOR)?
@@ -80,6 +98,7 @@ pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
         configmaps,
         node,
         listeners,
+        mirrors,
     })
 }
 

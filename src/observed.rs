@@ -3,6 +3,7 @@
 //! [`crate::observe`]; nothing here runs a tool, so the pure core (plan)
 //! depends on this module and not on the tool layer.
 
+use crate::mirrors::MirrorState;
 use crate::model::{CONTROLLER_CHART, CONTROLLER_RELEASE, SCALE_SET_CHART};
 use crate::render::{ANNOTATION_INPUTS_HASH, LABEL_MANAGED};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,14 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
+    /// The host directory mounted at `destination` in the node, if any.
+    pub fn source_of(&self, destination: &str) -> Option<&str> {
+        self.mounts
+            .iter()
+            .find(|m| m.destination.trim_end_matches('/') == destination.trim_end_matches('/'))
+            .map(|m| m.source.as_str())
+    }
+
     /// Whether `host_path` on the host is visible at the same path in the
     /// node (deskrun mounts caches at identical paths on both sides).
     pub fn covers(&self, host_path: &str) -> bool {
@@ -92,6 +101,9 @@ pub struct Observed {
     pub node: Option<NodeInfo>,
     /// ARC listener pods (read by `status` only).
     pub listeners: Vec<Json>,
+    /// The registry mirror containers of the config that exist (read with
+    /// the node, in the same `docker inspect`).
+    pub mirrors: Vec<MirrorState>,
 }
 
 /// `metadata.name` of a Kubernetes object ("" when missing).
@@ -109,6 +121,11 @@ pub fn hash_of(obj: &Json) -> Option<&str> {
 }
 
 impl Observed {
+    /// What Docker reported about the mirror container `name`.
+    pub fn mirror(&self, name: &str) -> Option<&MirrorState> {
+        self.mirrors.iter().find(|m| m.name == name)
+    }
+
     pub fn release(&self, name: &str) -> Option<&Release> {
         self.releases.iter().find(|r| r.name == name)
     }

@@ -1,6 +1,7 @@
 //! Planning: what `up` must do, as a pure function of the rendered config and
 //! what was observed in the cluster. Nothing here runs a tool.
 
+use crate::mirrors::{MirrorPlan, NodeMirrors, node_hint, node_mirrors, plan_mirror};
 use crate::model::{CONTROLLER_RELEASE, Config};
 pub use crate::observed::Observed;
 use crate::observed::{hash_of, name_of};
@@ -76,6 +77,12 @@ pub struct Plan {
     pub removals: Vec<RemovalPlan>,
     /// deskrun ConfigMaps no instance uses any more (e.g. after a mode change).
     pub stale_configmaps: Vec<String>,
+    /// The registry mirrors, when the cluster will use them (it is created
+    /// now, or its node mounts their hosts directory).
+    pub mirrors: Vec<MirrorPlan>,
+    /// Why the config's mirrors cannot serve the existing cluster, and
+    /// what to run.
+    pub mirror_notice: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,6 +243,7 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
         }
     }
 
+    let (mirrors, mirror_notice) = plan_mirrors(config, rendered, observed);
     Plan {
         cluster: config.cluster.name.clone(),
         context: config.cluster.context(),
@@ -245,7 +253,40 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
         instances,
         removals,
         stale_configmaps,
+        mirrors,
+        mirror_notice,
     }
+}
+
+/// The mirrors' part of the plan. For an existing cluster whose node does
+/// not mount the hosts directory, mirrors would serve nothing: none is
+/// planned and the notice says how to re-create the cluster.
+pub fn plan_mirrors(
+    config: &Config,
+    rendered: &Rendered,
+    observed: &Observed,
+) -> (Vec<MirrorPlan>, Option<String>) {
+    let Some(hosts_dir) = &rendered.hosts_dir else {
+        return (vec![], None);
+    };
+    if observed.cluster_exists {
+        let state = match &observed.node {
+            Some(node) => node_mirrors(node, hosts_dir),
+            None => NodeMirrors::Missing,
+        };
+        if let Some(notice) = node_hint(&config.cluster.name, &state) {
+            return (vec![], Some(notice));
+        }
+    }
+    let plans = rendered
+        .mirrors
+        .iter()
+        .map(|spec| MirrorPlan {
+            spec: spec.clone(),
+            action: plan_mirror(spec, observed.mirror(&spec.name)),
+        })
+        .collect();
+    (plans, None)
 }
 
 trait PointerName {
@@ -269,6 +310,7 @@ impl Plan {
             && self.instances.iter().all(|i| !i.action.mutates())
             && self.removals.is_empty()
             && self.stale_configmaps.is_empty()
+            && self.mirrors.iter().all(|m| !m.action.mutates())
     }
 
     /// The plan as aligned lines: `ACTION  TARGET  DETAIL`.
@@ -287,6 +329,7 @@ impl Plan {
                 "exists".into(),
             ]
         });
+        rows.extend(self.mirrors.iter().map(MirrorPlan::line));
         rows.push(match &self.controller {
             Some(c) => [
                 if c.action == Action::Create {

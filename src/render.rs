@@ -37,6 +37,10 @@ pub const ANNOTATION_INPUTS_HASH: &str = "deskrun.dev/inputs-hash";
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub kind_cluster: Value,
+    /// The registry mirror containers (empty: mirrors off).
+    pub mirrors: Vec<crate::mirrors::MirrorSpec>,
+    /// The containerd hosts directory mounted into the node, with mirrors.
+    pub hosts_dir: Option<String>,
     pub controller_values: Value,
     pub instances: Vec<InstanceRender>,
 }
@@ -560,8 +564,16 @@ pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
+    let mirrors = crate::mirrors::specs(&config.cluster)?;
+    let hosts_dir = if mirrors.is_empty() {
+        None
+    } else {
+        Some(crate::mirrors::hosts_dir(&config.cluster)?)
+    };
     Ok(Rendered {
         kind_cluster: kind_cluster(config)?,
+        mirrors,
+        hosts_dir,
         controller_values: controller_values(),
         instances,
     })

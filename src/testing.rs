@@ -48,6 +48,8 @@ pub struct World {
     /// Tools that are "not installed" (`locate` finds nothing, calls fail
     /// as not found).
     pub missing_tools: BTreeSet<String>,
+    /// Docker networks by name (`kind create cluster` makes `kind`).
+    pub networks: BTreeSet<String>,
 }
 
 impl Default for World {
@@ -70,6 +72,7 @@ impl Default for World {
             containers: BTreeMap::new(),
             clusters: BTreeMap::new(),
             missing_tools: BTreeSet::new(),
+            networks: BTreeSet::new(),
         }
     }
 }
@@ -81,6 +84,20 @@ pub struct Container {
     /// (host path, container path).
     pub mounts: Vec<(String, String)>,
     pub labels: BTreeMap<String, String>,
+    /// What `docker run` was given (`None` for kind nodes and containers a
+    /// test put there).
+    pub run: Option<RunSpec>,
+}
+
+/// The parts of `docker run` the fake keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunSpec {
+    pub image: String,
+    pub network: Option<String>,
+    pub restart: Option<String>,
+    pub env: Vec<String>,
+    /// Published ports (`-p`), which deskrun's mirrors must not have.
+    pub publish: Vec<String>,
 }
 
 /// Identity of a Kubernetes object (`namespace` is "" for cluster-scoped).
@@ -338,8 +355,10 @@ impl World {
                     .map(|m| (m.to_string(), m.to_string()))
                     .collect(),
                 labels: [("io.x-k8s.kind.cluster".to_string(), name.to_string())].into(),
+                run: None,
             },
         );
+        self.networks.insert("kind".to_string());
         self.clusters.entry(name.to_string()).or_insert(Cluster {
             name: name.to_string(),
             ..Default::default()
@@ -412,7 +431,14 @@ impl Call {
             "kind" => matches!(verb, "create" | "delete"),
             "helm" => matches!(verb, "upgrade" | "install" | "uninstall" | "rollback"),
             "kubectl" => matches!(verb, "apply" | "delete" | "create" | "patch" | "replace"),
-            "docker" => matches!(verb, "run" | "rm" | "start" | "stop" | "create"),
+            "docker" => {
+                matches!(verb, "run" | "rm" | "start" | "stop" | "create")
+                    || (verb == "network"
+                        && self
+                            .args
+                            .iter()
+                            .any(|a| matches!(a.as_str(), "create" | "rm")))
+            }
             _ => false,
         }
     }
@@ -485,6 +511,10 @@ fn value_flags(tool: &str) -> &'static [&'static str] {
             "--restart",
             "--network",
             "--filter",
+            "--label",
+            "-l",
+            "--mount",
+            "--driver",
         ],
         _ => &[],
     }
@@ -1016,8 +1046,199 @@ fn docker(world: &mut World, cmd: &Cmd) -> Reply {
                 })
             }
         }
+        Some(verb @ ("run" | "start" | "rm" | "ps" | "network")) => {
+            if !world.docker_running {
+                return Err(docker_down("docker"));
+            }
+            match verb {
+                "run" => docker_run(world, cmd),
+                "start" => {
+                    let mut out = String::new();
+                    for name in &cmd.words[1..] {
+                        let c = world.containers.get_mut(name).ok_or_else(|| {
+                            Failure::exit(
+                                1,
+                                format!("Error response from daemon: No such container: {name}"),
+                            )
+                        })?;
+                        c.running = true;
+                        out.push_str(&format!("{name}\n"));
+                    }
+                    Ok(out)
+                }
+                "rm" => {
+                    let mut out = String::new();
+                    for name in &cmd.words[1..] {
+                        match world.containers.get(name) {
+                            None => {
+                                return Err(Failure::exit(
+                                    1,
+                                    format!(
+                                        "Error response from daemon: No such container: {name}"
+                                    ),
+                                ));
+                            }
+                            Some(c) if c.running && !cmd.has("--force") => {
+                                return Err(Failure::exit(
+                                    1,
+                                    format!(
+                                        "Error response from daemon: cannot remove container \"/{name}\": container is running: stop the container before removing or force remove"
+                                    ),
+                                ));
+                            }
+                            Some(_) => {
+                                world.containers.remove(name);
+                                out.push_str(&format!("{name}\n"));
+                            }
+                        }
+                    }
+                    Ok(out)
+                }
+                "ps" => {
+                    // `--all --filter label=K[=V] --format {{.Names}}`.
+                    let filters: Vec<&str> = cmd
+                        .flags
+                        .get("--filter")
+                        .map(|v| v.iter().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    if cmd.flag(&["--format"]) != Some("{{.Names}}") {
+                        return Err(Failure::unsupported(cmd));
+                    }
+                    let mut out = String::new();
+                    for c in world.containers.values() {
+                        if !cmd.has("--all") && !cmd.has("-a") && !c.running {
+                            continue;
+                        }
+                        let keep = filters.iter().all(|f| match f.strip_prefix("label=") {
+                            Some(l) => match l.split_once('=') {
+                                Some((k, v)) => c.labels.get(k).is_some_and(|x| x == v),
+                                None => c.labels.contains_key(l),
+                            },
+                            None => false,
+                        });
+                        if keep {
+                            out.push_str(&format!("{}\n", c.name));
+                        }
+                    }
+                    Ok(out)
+                }
+                _ => match (cmd.word(1), cmd.word(2)) {
+                    (Some("inspect"), Some(name)) => {
+                        if world.networks.contains(name) {
+                            Ok(serde_json::to_string_pretty(
+                                &json!([{"Name": name, "Driver": "bridge"}]),
+                            )
+                            .unwrap_or_default()
+                                + "\n")
+                        } else {
+                            Err(Failure::exit(
+                                1,
+                                format!("Error response from daemon: network {name} not found"),
+                            ))
+                        }
+                    }
+                    (Some("create"), Some(name)) => {
+                        if !world.networks.insert(name.to_string()) {
+                            return Err(Failure::exit(
+                                1,
+                                format!(
+                                    "Error response from daemon: network with name {name} already exists"
+                                ),
+                            ));
+                        }
+                        Ok(format!("{:064x}\n", name.len()))
+                    }
+                    _ => Err(Failure::unsupported(cmd)),
+                },
+            }
+        }
         _ => Err(Failure::unsupported(cmd)),
     }
+}
+
+/// `docker run --detach --name N [--restart R] [--network NET] [--label K=V]...
+/// [--mount type=bind,source=S,target=T]... [--env K=V]... [-p P]... IMAGE`.
+fn docker_run(world: &mut World, cmd: &Cmd) -> Reply {
+    if !cmd.has("--detach") && !cmd.has("-d") {
+        return Err(Failure::unsupported(cmd));
+    }
+    let all = |f: &[&str]| -> Vec<String> {
+        f.iter()
+            .flat_map(|n| cmd.flags.get(*n).cloned().unwrap_or_default())
+            .collect()
+    };
+    let Some(name) = cmd.flag(&["--name"]).map(String::from) else {
+        return Err(Failure::unsupported(cmd));
+    };
+    let Some(image) = cmd.word(1).map(String::from) else {
+        return Err(Failure::exit(
+            1,
+            "\"docker run\" requires at least 1 argument.",
+        ));
+    };
+    if world.containers.contains_key(&name) {
+        return Err(Failure::exit(
+            125,
+            format!(
+                "docker: Error response from daemon: Conflict. The container name \"/{name}\" is already in use by container \"0123456789ab\". You have to remove (or rename) that container to be able to reuse that name."
+            ),
+        ));
+    }
+    let network = cmd.flag(&["--network"]).map(String::from);
+    if let Some(net) = &network
+        && !world.networks.contains(net)
+    {
+        return Err(Failure::exit(
+            125,
+            format!("docker: Error response from daemon: network {net} not found."),
+        ));
+    }
+    let mut mounts = Vec::new();
+    for m in all(&["--mount"]) {
+        let fields: BTreeMap<&str, &str> = m.split(',').filter_map(|f| f.split_once('=')).collect();
+        match (
+            fields.get("type"),
+            fields.get("source"),
+            fields.get("target"),
+        ) {
+            (Some(&"bind"), Some(src), Some(dst)) => {
+                if !std::path::Path::new(src).exists() {
+                    return Err(Failure::exit(
+                        125,
+                        format!(
+                            "docker: Error response from daemon: invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                        ),
+                    ));
+                }
+                mounts.push((src.to_string(), dst.to_string()));
+            }
+            _ => return Err(Failure::unsupported(cmd)),
+        }
+    }
+    let labels = all(&["--label", "-l"])
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    world.containers.insert(
+        name.clone(),
+        Container {
+            name,
+            running: true,
+            mounts,
+            labels,
+            run: Some(RunSpec {
+                image,
+                network,
+                restart: cmd.flag(&["--restart"]).map(String::from),
+                env: all(&["--env", "-e"]),
+                publish: all(&["--publish", "-p"]),
+            }),
+        },
+    );
+    Ok("4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b\n".into())
 }
 
 fn container_json(c: &Container) -> Json {
@@ -1025,7 +1246,7 @@ fn container_json(c: &Container) -> Json {
         "Name": format!("/{}", c.name),
         "State": {"Status": if c.running { "running" } else { "exited" }, "Running": c.running},
         "Mounts": c.mounts.iter().map(|(s, d)| json!({"Type": "bind", "Source": s, "Destination": d})).collect::<Vec<_>>(),
-        "Config": {"Labels": c.labels},
+        "Config": {"Labels": c.labels, "Image": c.run.as_ref().map(|r| r.image.clone())},
     })
 }
 
@@ -1554,6 +1775,8 @@ pub struct Env {
     pub store: Store,
     pub fake: FakeCluster,
     pub cache_root: PathBuf,
+    /// `cluster.mirror_root`, in the sandbox.
+    pub mirror_root: PathBuf,
 }
 
 impl Default for Env {
@@ -1588,12 +1811,18 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config/config.yaml");
         let cache_root = dir.path().join("cache");
+        let mirror_root = dir.path().join("registry");
+        let quoted =
+            |p: &PathBuf| serde_json::to_string(&p.display().to_string()).expect("a string");
         std::fs::create_dir_all(config.parent().expect("has a parent")).expect("config dir");
+        // Registry mirrors off unless a test turns them on ([`Env::mirrors`]);
+        // their data would go in the sandbox.
         std::fs::write(
             &config,
             format!(
-                "version: 1\ncluster:\n  cache_root: {}\n",
-                serde_json::to_string(&cache_root.display().to_string()).expect("a string")
+                "version: 1\ncluster:\n  cache_root: {}\n  mirror_root: {}\n  registry_mirrors: []\n",
+                quoted(&cache_root),
+                quoted(&mirror_root),
             ),
         )
         .expect("config written");
@@ -1601,8 +1830,19 @@ impl Env {
             store: Store::new(config),
             fake: FakeCluster::new(),
             cache_root,
+            mirror_root,
             dir,
         }
+    }
+
+    /// Mirror these registries (`cluster.registry_mirrors`), data in the sandbox.
+    pub fn mirrors(&self, upstreams: &[&str]) {
+        self.store
+            .update(|c| {
+                c.cluster.registry_mirrors = upstreams.iter().map(|u| u.to_string()).collect();
+                Ok(())
+            })
+            .expect("config updated");
     }
 
     /// `deskrun add` with `req`.

@@ -7,6 +7,7 @@
 //! happens to be current.
 
 use crate::exec::{Invocation, Output, ToolError, ToolRunner};
+pub use crate::mirrors::MirrorState;
 use crate::model::{ChartSource, ClusterSettings};
 pub use crate::observed::{NodeInfo, NodeMount, Release, managed_selector};
 use anyhow::{Context, Result, bail};
@@ -372,38 +373,175 @@ impl<'a> Kube<'a> {
 
     /// The node container's state and bind mounts (`None`: no such container).
     pub fn node_info(&self) -> Result<Option<NodeInfo>> {
-        let step = "inspect the kind node's mounts";
+        Ok(self.containers(true, &[])?.0)
+    }
+
+    /// The kind node (when `node`) and the mirror containers `mirrors`, in
+    /// one `docker inspect`: `up` learns whether the node mounts the mirrors'
+    /// hosts directory and how each mirror runs with a single read. Missing
+    /// containers are simply absent from the answer.
+    pub fn containers(
+        &self,
+        node: bool,
+        mirrors: &[String],
+    ) -> Result<(Option<NodeInfo>, Vec<MirrorState>)> {
+        let node_name = self.node_container();
+        let mut names: Vec<&str> = Vec::new();
+        if node {
+            names.push(&node_name);
+        }
+        names.extend(mirrors.iter().map(String::as_str));
+        if names.is_empty() {
+            return Ok((None, vec![]));
+        }
+        let step = if mirrors.is_empty() {
+            "inspect the kind node's mounts"
+        } else {
+            "inspect the kind node and the registry mirrors"
+        };
         let inv = Invocation::new(step, "docker")
-            .args(["inspect", "--type", "container", &self.node_container()])
+            .args(["inspect", "--type", "container"])
+            .args(names.iter().copied())
             .timeout(self.timeouts.query);
-        let out = match self.runner.run(&inv) {
-            Ok(out) => out,
-            Err(e) if e.stderr_tail.contains("No such") => return Ok(None),
+        // docker prints what it found and exits 1 naming what it did not.
+        let stdout = match self.runner.run(&inv) {
+            Ok(out) => out.stdout,
+            Err(e) if e.stderr_tail.contains("No such") => e.stdout,
             Err(e) => return Err(e.into()),
         };
-        let list: Vec<Json> = parse_json(step, "docker", &out)?;
-        let Some(node) = list.into_iter().next() else {
-            return Ok(None);
+        let list: Vec<Json> = if stdout.trim().is_empty() {
+            vec![]
+        } else {
+            parse_json(
+                step,
+                "docker",
+                &Output {
+                    stdout,
+                    stderr: String::new(),
+                },
+            )?
         };
-        let mounts = node
-            .get("Mounts")
-            .and_then(Json::as_array)
-            .map(|ms| {
-                ms.iter()
-                    .filter_map(|m| {
-                        Some(NodeMount {
-                            source: m.get("Source")?.as_str()?.to_string(),
-                            destination: m.get("Destination")?.as_str()?.to_string(),
-                        })
+        let mut node_info = None;
+        let mut states = Vec::new();
+        for c in &list {
+            let name = c
+                .get("Name")
+                .and_then(Json::as_str)
+                .unwrap_or("")
+                .trim_start_matches('/');
+            let running = c
+                .pointer("/State/Running")
+                .and_then(Json::as_bool)
+                .unwrap_or(false);
+            if node && name == node_name {
+                let mounts = c
+                    .get("Mounts")
+                    .and_then(Json::as_array)
+                    .map(|ms| {
+                        ms.iter()
+                            .filter_map(|m| {
+                                Some(NodeMount {
+                                    source: m.get("Source")?.as_str()?.to_string(),
+                                    destination: m.get("Destination")?.as_str()?.to_string(),
+                                })
+                            })
+                            .collect()
                     })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let running = node
-            .pointer("/State/Running")
-            .and_then(Json::as_bool)
-            .unwrap_or(false);
-        Ok(Some(NodeInfo { running, mounts }))
+                    .unwrap_or_default();
+                node_info = Some(NodeInfo { running, mounts });
+            } else if mirrors.iter().any(|m| m == name) {
+                let labels = c
+                    .pointer("/Config/Labels")
+                    .and_then(Json::as_object)
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                states.push(MirrorState {
+                    name: name.to_string(),
+                    running,
+                    status: c
+                        .pointer("/State/Status")
+                        .and_then(Json::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    labels,
+                });
+            }
+        }
+        Ok((node_info, states))
+    }
+
+    fn docker(&self, step: &str, args: &[&str], timeout: Duration) -> Result<Output> {
+        self.run(
+            Invocation::new(step, "docker")
+                .args(args.iter().copied())
+                .timeout(timeout),
+        )
+    }
+
+    /// Whether the Docker network `name` exists.
+    pub fn network_exists(&self, name: &str) -> Result<bool> {
+        let inv = Invocation::new("look for the kind Docker network", "docker")
+            .args(["network", "inspect", name])
+            .timeout(self.timeouts.query);
+        match self.runner.run(&inv) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.stderr_tail.contains("No such network")
+                    || e.stderr_tail.contains("not found") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn network_create(&self, name: &str) -> Result<()> {
+        self.docker(
+            "create the kind Docker network",
+            &["network", "create", name],
+            self.timeouts.kubectl,
+        )?;
+        Ok(())
+    }
+
+    /// `docker run` with the given arguments (a mirror's spec). May pull
+    /// the image, so it gets a long timeout.
+    pub fn docker_run(&self, step: &str, args: &[String]) -> Result<()> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.docker(step, &args, self.timeouts.helm_wait)?;
+        Ok(())
+    }
+
+    pub fn docker_start(&self, step: &str, name: &str) -> Result<()> {
+        self.docker(step, &["start", name], self.timeouts.kubectl)?;
+        Ok(())
+    }
+
+    /// Remove a container, stopping it first. Its bind-mounted data stays.
+    pub fn docker_remove(&self, step: &str, name: &str) -> Result<()> {
+        self.docker(step, &["rm", "--force", name], self.timeouts.kubectl)?;
+        Ok(())
+    }
+
+    /// Names of every container (running or not) carrying `label`.
+    pub fn containers_with_label(&self, step: &str, label: &str) -> Result<Vec<String>> {
+        let filter = format!("label={label}");
+        let out = self.docker(
+            step,
+            &["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"],
+            self.timeouts.query,
+        )?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
     }
 
     // ---- helm -------------------------------------------------------------

@@ -440,7 +440,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         Command::Status { name, .. } => check_names(name.as_slice()),
         Command::List { .. }
         | Command::Down(_)
-        | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete)
+        | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })
         | Command::Cluster(ClusterCommand::Status { .. })
         | Command::Version
         | Command::Completions { .. } => Ok(()),
@@ -631,8 +631,23 @@ fn real_status_output() -> Value {
             }],
         }],
         not_in_config: vec!["old-runner".into()],
+        mirrors: vec![real_mirror_status()],
+        mirror_notice: None,
     };
     serde_json::to_value(report).unwrap()
+}
+
+fn real_mirror_status() -> deskrun::ops::mirrors::MirrorStatus {
+    deskrun::ops::mirrors::MirrorStatus {
+        upstream: "docker.io".into(),
+        container: "deskrun-mirror-docker-io".into(),
+        exists: true,
+        running: true,
+        state: Some("running".into()),
+        up_to_date: true,
+        data_dir: "/home/you/.cache/deskrun/registry/docker.io".into(),
+        disk_bytes: Some(1_234_567_890),
+    }
 }
 
 fn real_cluster_status_output() -> Value {
@@ -649,6 +664,8 @@ fn real_cluster_status_output() -> Value {
             source: "/tmp/github-runner-cache".into(),
             destination: "/tmp/github-runner-cache".into(),
         }],
+        mirrors: vec![real_mirror_status()],
+        mirror_notice: Some("kind cluster deskrun was created without ...".into()),
     };
     serde_json::to_value(report).unwrap()
 }

@@ -1,10 +1,13 @@
 //! `deskrun cluster create|delete|status`: direct control of the kind cluster.
 
 use crate::model::Config;
+use crate::observed::Observed;
+use crate::ops::mirrors::{MirrorStatus, mirror_statuses};
 use crate::ops::session::{Session, run_step};
-use crate::render::{cache_mounts, kind_cluster, kind_mounts};
+use crate::plan::plan_mirrors;
+use crate::render::{cache_mounts, kind_mounts, render};
 use crate::tools::{DOCKER, KIND, Kube, NodeMount};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +21,11 @@ pub struct ClusterReport {
     /// Of those, the ones the node lacks (fix: re-create the cluster).
     pub missing_mounts: Vec<String>,
     pub mounts: Vec<NodeMount>,
+    /// The registry mirrors the config wants, as Docker runs them.
+    pub mirrors: Vec<MirrorStatus>,
+    /// Set when the cluster exists but cannot use those mirrors (created
+    /// without them): what is wrong and what to run.
+    pub mirror_notice: Option<String>,
 }
 
 pub fn cluster_status(s: &Session) -> Result<ClusterReport> {
@@ -26,11 +34,20 @@ pub fn cluster_status(s: &Session) -> Result<ClusterReport> {
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
     let wanted = cache_mounts(&config);
     let exists = kube.cluster_exists()?;
-    let node = if exists { kube.node_info()? } else { None };
+    // The node and the mirrors in one `docker inspect`.
+    let (node, mirrors) = kube.containers(exists, &crate::mirrors::names(&config.cluster))?;
     let missing = match &node {
         Some(n) => wanted.iter().filter(|p| !n.covers(p)).cloned().collect(),
         None => vec![],
     };
+    let rendered = render(&config, &[])?;
+    let observed = Observed {
+        cluster_exists: exists,
+        node: node.clone(),
+        mirrors,
+        ..Observed::default()
+    };
+    let (_, mirror_notice) = plan_mirrors(&config, &rendered, &observed);
     Ok(ClusterReport {
         name: config.cluster.name.clone(),
         context: config.cluster.context(),
@@ -39,6 +56,8 @@ pub fn cluster_status(s: &Session) -> Result<ClusterReport> {
         wanted_mounts: wanted,
         missing_mounts: missing,
         mounts: node.map(|n| n.mounts).unwrap_or_default(),
+        mirrors: mirror_statuses(&rendered.mirrors, &observed.mirrors),
+        mirror_notice,
     })
 }
 
@@ -51,12 +70,37 @@ pub fn cluster_create(s: &Session) -> Result<bool> {
     if kube.cluster_exists()? {
         return Ok(false);
     }
-    let kind_config = kind_cluster(&config)?;
+    let rendered = render(&config, &[])?;
+    // Mirrors before the cluster, as `up` does.
+    let mut failures = Vec::new();
+    if let Some(dir) = &rendered.hosts_dir {
+        let (_, mirrors) = kube.containers(false, &crate::mirrors::names(&config.cluster))?;
+        let observed = Observed {
+            mirrors,
+            ..Observed::default()
+        };
+        let (plans, _) = plan_mirrors(&config, &rendered, &observed);
+        crate::ops::mirrors::prepare_host(
+            &crate::mirrors::mirror_root(&config.cluster)?,
+            dir,
+            &rendered.mirrors,
+        )?;
+        failures = crate::ops::mirrors::apply(s, &kube, &plans);
+    }
     run_step(
         s,
         &format!("create kind cluster {}", config.cluster.name),
-        || create_with_mounts(&kube, &kind_config),
+        || create_with_mounts(&kube, &rendered.kind_cluster),
     )?;
+    if !failures.is_empty() {
+        let details: Vec<String> = failures.iter().map(|e| format!("- {e:#}")).collect();
+        return Err(anyhow!(
+            "the cluster was created, but {} registry mirror step(s) failed (its images come from the \
+             internet until `deskrun up` makes the mirrors):\n{}",
+            failures.len(),
+            details.join("\n")
+        ));
+    }
     Ok(true)
 }
 
@@ -71,19 +115,38 @@ pub fn create_with_mounts(kube: &Kube, kind_config: &serde_yaml::Value) -> Resul
     kube.create_cluster(&serde_yaml::to_string(kind_config)?)
 }
 
-/// Delete the cluster if it exists. Returns whether it existed.
-pub fn cluster_delete(s: &Session) -> Result<bool> {
+/// What `cluster delete` did.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteReport {
+    /// Whether the cluster existed (and so was deleted).
+    pub deleted: bool,
+    /// Mirror containers removed (`--mirrors`).
+    pub mirrors_removed: Vec<String>,
+    /// Where the mirrors' data stays.
+    pub mirror_root: Option<String>,
+}
+
+/// Delete the cluster if it exists; with `mirrors`, also every deskrun
+/// registry mirror container (their data directories are kept).
+pub fn cluster_delete(s: &Session, mirrors: bool) -> Result<DeleteReport> {
     let config: Config = s.store.load()?;
     s.check_tools(&[DOCKER, KIND])?;
     let _lock = s.cluster_lock()?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
-    if !kube.cluster_exists()? {
-        return Ok(false);
+    let mut report = DeleteReport {
+        mirror_root: crate::mirrors::mirror_root(&config.cluster).ok(),
+        ..DeleteReport::default()
+    };
+    if kube.cluster_exists()? {
+        run_step(
+            s,
+            &format!("delete kind cluster {}", config.cluster.name),
+            || kube.delete_cluster(),
+        )?;
+        report.deleted = true;
     }
-    run_step(
-        s,
-        &format!("delete kind cluster {}", config.cluster.name),
-        || kube.delete_cluster(),
-    )?;
-    Ok(true)
+    if mirrors {
+        report.mirrors_removed = crate::ops::mirrors::remove_all(s, &kube)?;
+    }
+    Ok(report)
 }

@@ -5,6 +5,7 @@ pub mod add;
 pub mod cluster;
 pub mod down;
 pub mod list;
+pub mod mirrors;
 pub mod remove;
 pub mod render;
 pub mod session;

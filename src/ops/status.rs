@@ -3,8 +3,9 @@
 use crate::input_bail;
 use crate::model::Config;
 use crate::observe::{Reads, observe};
+use crate::ops::mirrors::{MirrorStatus, mirror_lines, mirror_statuses};
 use crate::ops::session::{Session, run_step};
-use crate::plan::{Action, plan_instance};
+use crate::plan::{Action, plan_instance, plan_mirrors};
 use crate::render::render;
 use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
 use anyhow::Result;
@@ -20,6 +21,10 @@ pub struct StatusReport {
     /// Scale sets deskrun deployed that the config no longer has
     /// (`deskrun up` removes them).
     pub not_in_config: Vec<String>,
+    /// The registry mirrors the config wants.
+    pub mirrors: Vec<MirrorStatus>,
+    /// Set when the cluster cannot use them (created without them).
+    pub mirror_notice: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +146,8 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
         }),
         installations,
         not_in_config,
+        mirrors: mirror_statuses(&rendered.mirrors, &observed.mirrors),
+        mirror_notice: plan_mirrors(&config, &rendered, &observed).1,
     })
 }
 
@@ -228,5 +235,6 @@ pub fn table(r: &StatusReport) -> String {
             "not in config: {name} (deployed by deskrun; `deskrun up` removes it)\n"
         ));
     }
+    out.push_str(&mirror_lines(&r.mirrors, r.mirror_notice.as_deref()));
     out
 }

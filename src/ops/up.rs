@@ -13,7 +13,7 @@ use crate::plan::{Action, Plan, Repair, plan};
 use crate::render::{
     InstanceRender, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED, Rendered, render,
 };
-use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
+use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube, NodeInfo};
 use anyhow::{Context, Result, anyhow};
 
 pub const DEFAULT_PARALLEL: usize = 5;
@@ -70,6 +70,9 @@ impl Default for UpOptions {
 pub struct UpReport {
     pub plan: Plan,
     pub applied: bool,
+    /// Things the user should know that are not failures (e.g. a cluster
+    /// created without the registry mirrors the config wants).
+    pub notices: Vec<String>,
 }
 
 impl UpReport {
@@ -113,16 +116,43 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
 
     let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::PLAN))?;
     let plan = plan(&config, &rendered, &observed, &opts.names);
-    if opts.dry_run || plan.is_noop() {
+    let notices: Vec<String> = plan.mirror_notice.iter().cloned().collect();
+    if opts.dry_run {
         return Ok(UpReport {
             plan,
             applied: false,
+            notices,
         });
     }
-    apply(s, &kube, &config, &rendered, &plan, opts.parallel)?;
+    // The hosts files are plain files: kept in sync on every `up` (a no-op
+    // one too), before any cluster is created that reads them.
+    if let (false, Some(dir)) = (plan.mirrors.is_empty(), &rendered.hosts_dir) {
+        crate::ops::mirrors::prepare_host(
+            &crate::mirrors::mirror_root(&config.cluster)?,
+            dir,
+            &rendered.mirrors,
+        )?;
+    }
+    if plan.is_noop() {
+        return Ok(UpReport {
+            plan,
+            applied: false,
+            notices,
+        });
+    }
+    apply(
+        s,
+        &kube,
+        &config,
+        &rendered,
+        &plan,
+        observed.node.as_ref(),
+        opts.parallel,
+    )?;
     Ok(UpReport {
         plan,
         applied: true,
+        notices,
     })
 }
 
@@ -132,9 +162,13 @@ fn apply(
     config: &Config,
     rendered: &Rendered,
     plan: &Plan,
+    node: Option<&NodeInfo>,
     workers: usize,
 ) -> Result<()> {
     let mut failures: Vec<anyhow::Error> = Vec::new();
+
+    // Mirrors first: the cluster's very first pulls go through them.
+    failures.extend(crate::ops::mirrors::apply(s, kube, &plan.mirrors));
 
     if plan.create_cluster {
         run_step(s, &format!("create kind cluster {}", plan.cluster), || {
@@ -153,15 +187,23 @@ fn apply(
     // mounts only when it creates a cluster.
     let mut unmounted: Vec<(&str, String)> = Vec::new();
     if !plan.create_cluster && to_deploy.iter().any(|r| !r.cache_host_paths.is_empty()) {
-        let node = run_step(s, "check the kind node's cache mounts", || kube.node_info())?
-            .ok_or_else(|| {
-                anyhow!(
-                    "the kind node container {} was not found although kind lists cluster {}; \
+        // Read with the mirrors already, or read now.
+        let read;
+        let node = match node {
+            Some(n) => Some(n),
+            None => {
+                read = run_step(s, "check the kind node's cache mounts", || kube.node_info())?;
+                read.as_ref()
+            }
+        };
+        let node = node.ok_or_else(|| {
+            anyhow!(
+                "the kind node container {} was not found although kind lists cluster {}; \
                      is Docker running? Check with `docker ps -a`",
-                    kube.node_container(),
-                    plan.cluster
-                )
-            })?;
+                kube.node_container(),
+                plan.cluster
+            )
+        })?;
         for r in &to_deploy {
             for path in &r.cache_host_paths {
                 if !node.covers(path) {

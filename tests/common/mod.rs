@@ -207,7 +207,7 @@ impl Sandbox {
         std::fs::write(
             &self.config,
             format!(
-                "version: 1\ncluster:\n  cache_root: {}\n",
+                "version: 1\ncluster:\n  cache_root: {}\n  registry_mirrors: []\n",
                 self.cache_root.display()
             ),
         )

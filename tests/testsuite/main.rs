@@ -3,4 +3,5 @@
 //! its tests run in parallel with each other (as cargo's own testsuite).
 
 mod faults;
+mod mirrors;
 mod ops;

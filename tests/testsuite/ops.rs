@@ -471,8 +471,16 @@ fn cluster_subcommands() {
     assert_eq!(st.running, Some(true));
     assert!(!st.wanted_mounts.is_empty());
     assert!(st.missing_mounts.is_empty(), "{st:?}");
-    assert!(env.with(ops::cluster::cluster_delete).unwrap());
-    assert!(!env.with(ops::cluster::cluster_delete).unwrap());
+    assert!(
+        env.with(|s| ops::cluster::cluster_delete(s, false))
+            .unwrap()
+            .deleted
+    );
+    assert!(
+        !env.with(|s| ops::cluster::cluster_delete(s, false))
+            .unwrap()
+            .deleted
+    );
 }
 
 #[test]
