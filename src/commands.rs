@@ -374,6 +374,12 @@ fn down(g: &Globals, args: DownArgs) -> Result<()> {
     } else {
         println!("down: uninstalled {}", report.uninstalled.join(", "));
     }
+    if report.cluster_deleted {
+        g.note(
+            "registry mirrors and the images they cached are kept for the next cluster \
+             (`deskrun cluster delete --mirrors` removes the containers)",
+        );
+    }
     g.note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
     for dir in &report.cache_dirs {
         g.note(format!("  {dir}"));
