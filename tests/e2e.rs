@@ -7,7 +7,8 @@
 //! real scale set and waits for its listener; without them it deploys with a
 //! dummy token and checks everything up to the controller accepting the
 //! AutoscalingRunnerSet. It uses its own cluster name (`deskrun-e2e`) and
-//! config, and deletes the cluster at the end.
+//! config, and deletes the cluster at the end. The registry mirrors are the
+//! machine's own (default names and data directory), and are kept.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -114,7 +115,23 @@ fn real_cluster_round_trip() {
     let out = e.deskrun(&["status", "--output", "json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains(&token), "status leaked the token");
+    // The default registry mirrors (shared with this machine's own deskrun:
+    // same names, same data under ~/.cache/deskrun/registry) run, and the
+    // new cluster uses them.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["mirror_notice"].is_null(), "{}", v["mirror_notice"]);
+    for m in v["mirrors"].as_array().unwrap() {
+        assert_eq!(m["running"], true, "{m}");
+    }
 
     let down = e.deskrun(&["down", "--delete-cluster"]);
     assert!(down.status.success());
+    let st = e.deskrun(&["status", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    for m in v["mirrors"].as_array().unwrap() {
+        assert_eq!(
+            m["running"], true,
+            "down --delete-cluster keeps the mirrors: {m}"
+        );
+    }
 }
