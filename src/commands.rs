@@ -404,7 +404,11 @@ fn status(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
 fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
     match cmd {
         ClusterCommand::Create => {
-            if with_session(g, ops::cluster::cluster_create)? {
+            let r = with_session(g, ops::cluster::cluster_create)?;
+            for notice in &r.notices {
+                g.note(format!("note: {notice}"));
+            }
+            if r.created {
                 println!("cluster: created");
             } else {
                 println!("cluster: already exists (delete it first to change its mounts)");

@@ -350,6 +350,18 @@ impl MirrorPlan {
     }
 }
 
+/// What to tell the user about a container that has a mirror's name but is
+/// not deskrun's: it is left alone, and no `hosts.toml` points at it.
+pub fn foreign_notice(spec: &MirrorSpec) -> String {
+    format!(
+        "a container named {name} exists that deskrun did not create, so it is not used as the {upstream} \
+         mirror and {upstream} images are pulled from the internet; rename or remove it \
+         (`docker rm -f {name}`) and run `deskrun up` again",
+        name = spec.name,
+        upstream = spec.upstream
+    )
+}
+
 /// Whether an existing cluster's node reads the hosts directory the config
 /// wants. kind adds mounts only when it creates a cluster, so the answer
 /// decides between using the mirrors and saying how to re-create it.

@@ -642,6 +642,7 @@ fn real_mirror_status() -> deskrun::ops::mirrors::MirrorStatus {
         upstream: "docker.io".into(),
         container: "deskrun-mirror-docker-io".into(),
         exists: true,
+        managed: true,
         running: true,
         state: Some("running".into()),
         up_to_date: true,

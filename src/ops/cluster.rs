@@ -1,5 +1,6 @@
 //! `deskrun cluster create|delete|status`: direct control of the kind cluster.
 
+use crate::mirrors::{MirrorAction, foreign_notice};
 use crate::model::Config;
 use crate::observed::Observed;
 use crate::ops::mirrors::{MirrorStatus, mirror_statuses};
@@ -61,18 +62,29 @@ pub fn cluster_status(s: &Session) -> Result<ClusterReport> {
     })
 }
 
-/// Create the cluster if it does not exist. Returns whether it was created.
-pub fn cluster_create(s: &Session) -> Result<bool> {
+/// What `cluster create` did.
+#[derive(Debug, Clone, Default)]
+pub struct CreateReport {
+    /// Whether the cluster was created (false: it existed).
+    pub created: bool,
+    /// Things to know that are not failures (a mirror name taken by
+    /// someone else's container).
+    pub notices: Vec<String>,
+}
+
+/// Create the cluster if it does not exist, its registry mirrors first.
+pub fn cluster_create(s: &Session) -> Result<CreateReport> {
     let config: Config = s.store.load()?;
     s.check_tools(&[DOCKER, KIND])?;
     let _lock = s.cluster_lock()?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
     if kube.cluster_exists()? {
-        return Ok(false);
+        return Ok(CreateReport::default());
     }
     let rendered = render(&config, &[])?;
     // Mirrors before the cluster, as `up` does.
     let mut failures = Vec::new();
+    let mut notices = Vec::new();
     if let Some(dir) = &rendered.hosts_dir {
         let (_, mirrors) = kube.containers(false, &crate::mirrors::names(&config.cluster))?;
         let observed = Observed {
@@ -83,9 +95,14 @@ pub fn cluster_create(s: &Session) -> Result<bool> {
         crate::ops::mirrors::prepare_host(
             &crate::mirrors::mirror_root(&config.cluster)?,
             dir,
-            &rendered.mirrors,
+            &plans,
         )?;
         failures = crate::ops::mirrors::apply(s, &kube, &plans);
+        notices = plans
+            .iter()
+            .filter(|p| p.action == MirrorAction::Foreign)
+            .map(|p| foreign_notice(&p.spec))
+            .collect();
     }
     run_step(
         s,
@@ -101,7 +118,10 @@ pub fn cluster_create(s: &Session) -> Result<bool> {
             details.join("\n")
         ));
     }
-    Ok(true)
+    Ok(CreateReport {
+        created: true,
+        notices,
+    })
 }
 
 /// Create the kind cluster from its rendered config. The mount sources are

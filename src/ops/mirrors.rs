@@ -9,7 +9,7 @@ use crate::mirrors::{
 };
 use crate::ops::session::{Session, run_step};
 use crate::tools::Kube;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -91,17 +91,25 @@ pub fn sync_hosts_dir(dir: &str, specs: &[MirrorSpec]) -> Result<bool> {
 }
 
 /// Everything on the host the mirrors need before a cluster uses them:
-/// not in memory, the hosts directory up to date.
-pub fn prepare_host(root: &str, hosts_dir: &str, specs: &[MirrorSpec]) -> Result<()> {
+/// not in memory, the hosts directory up to date. A name held by someone
+/// else's container gets no `hosts.toml`: containerd must not be sent to a
+/// registry deskrun does not run.
+pub fn prepare_host(root: &str, hosts_dir: &str, plans: &[MirrorPlan]) -> Result<()> {
     check_not_in_memory(root)?;
-    sync_hosts_dir(hosts_dir, specs)?;
+    let ours: Vec<MirrorSpec> = plans
+        .iter()
+        .filter(|p| p.action != MirrorAction::Foreign)
+        .map(|p| p.spec.clone())
+        .collect();
+    sync_hosts_dir(hosts_dir, &ours)?;
     Ok(())
 }
 
 /// Bring each mirror to its planned state. The `kind` network is made first
 /// when a container is to be created on it. Failures are returned, not
 /// raised: without a mirror containerd pulls from the upstream itself, so
-/// the rest of `up` goes on.
+/// the rest of `up` goes on. A name taken by someone else's container is
+/// skipped (see [`crate::mirrors::foreign_notice`]).
 pub fn apply(s: &Session, kube: &Kube, plans: &[MirrorPlan]) -> Vec<anyhow::Error> {
     let mut failures = Vec::new();
     let creates = plans.iter().any(|p| {
@@ -130,16 +138,8 @@ pub fn apply(s: &Session, kube: &Kube, plans: &[MirrorPlan]) -> Vec<anyhow::Erro
     for p in plans {
         let spec = &p.spec;
         let result = match &p.action {
-            MirrorAction::Keep => Ok(()),
-            MirrorAction::Foreign => Err(anyhow!(
-                "registry mirror {}: a container named {} exists that deskrun did not create; rename or \
-                 remove it (`docker rm -f {}`) and run `deskrun up` again. Until then {} images are \
-                 pulled from the internet",
-                spec.upstream,
-                spec.name,
-                spec.name,
-                spec.upstream
-            )),
+            // Reported as a notice by the caller ([`foreign_notice`]).
+            MirrorAction::Keep | MirrorAction::Foreign => Ok(()),
             MirrorAction::Start => run_step(
                 s,
                 &format!("start registry mirror {} ({})", spec.name, spec.upstream),
@@ -206,6 +206,9 @@ pub struct MirrorStatus {
     /// Its container name, also its host name on the kind network.
     pub container: String,
     pub exists: bool,
+    /// Whether that container is deskrun's (false: someone else's container
+    /// has the name, and deskrun leaves it alone).
+    pub managed: bool,
     pub running: bool,
     /// Docker's state (`running`, `exited`, ...); `null` without a container.
     pub state: Option<String>,
@@ -227,6 +230,7 @@ pub fn mirror_statuses(specs: &[MirrorSpec], observed: &[MirrorState]) -> Vec<Mi
                 upstream: spec.upstream.clone(),
                 container: spec.name.clone(),
                 exists: state.is_some(),
+                managed: state.is_some_and(|m| plan_mirror(spec, Some(m)) != MirrorAction::Foreign),
                 running: state.is_some_and(|m| m.running),
                 state: state.map(|m| m.status.clone()),
                 up_to_date: plan_mirror(spec, state) == MirrorAction::Keep,
@@ -246,6 +250,9 @@ pub fn mirror_lines(mirrors: &[MirrorStatus], notice: Option<&str>) -> String {
         .map(|m| {
             let state = match (&m.state, m.up_to_date) {
                 (None, _) => "absent (`deskrun up` creates it)".to_string(),
+                (Some(_), _) if !m.managed => {
+                    format!("not deskrun's container (rename or remove {})", m.container)
+                }
                 (Some(_), true) if m.running => "running".to_string(),
                 (Some(s), true) => format!("{s} (`deskrun up` starts it)"),
                 (Some(s), false) => format!("{s}, settings changed (`deskrun up` re-creates it)"),

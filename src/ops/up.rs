@@ -6,6 +6,7 @@
 //! concurrently, at most `parallel` at a time.
 
 use crate::input_bail;
+use crate::mirrors::{MirrorAction, foreign_notice};
 use crate::model::{CONTROLLER_RELEASE, Config};
 use crate::observe::{Reads, observe};
 use crate::ops::session::{Session, parallel, run_step};
@@ -116,7 +117,17 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
 
     let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::PLAN))?;
     let plan = plan(&config, &rendered, &observed, &opts.names);
-    let notices: Vec<String> = plan.mirror_notice.iter().cloned().collect();
+    let notices: Vec<String> = plan
+        .mirror_notice
+        .iter()
+        .cloned()
+        .chain(
+            plan.mirrors
+                .iter()
+                .filter(|m| m.action == MirrorAction::Foreign)
+                .map(|m| foreign_notice(&m.spec)),
+        )
+        .collect();
     if opts.dry_run {
         return Ok(UpReport {
             plan,
@@ -130,7 +141,7 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
         crate::ops::mirrors::prepare_host(
             &crate::mirrors::mirror_root(&config.cluster)?,
             dir,
-            &rendered.mirrors,
+            &plan.mirrors,
         )?;
     }
     if plan.is_noop() {

@@ -449,10 +449,12 @@ fn a_foreign_container_with_the_mirror_name_is_left_alone() {
             },
         );
     });
-    let e = format!("{:#}", env.up(&UpOptions::default()).unwrap_err());
+    let r = up(&env);
+    assert_eq!(r.notices.len(), 1, "{:?}", r.notices);
+    let n = &r.notices[0];
     assert!(
-        e.contains("did not create") && e.contains(&format!("docker rm -f {GHCR}")),
-        "{e}"
+        n.contains("did not create") && n.contains(&format!("docker rm -f {GHCR}")),
+        "{n}"
     );
     assert_eq!(env.fake.count(&format!("docker rm --force {GHCR}")), 0);
     assert!(
@@ -460,12 +462,30 @@ fn a_foreign_container_with_the_mirror_name_is_left_alone() {
         "untouched"
     );
     assert!(container(&env, DOCKER_HUB).is_some());
+    // containerd is not sent to a registry deskrun does not run.
+    assert!(!Path::new(&format!("{}/ghcr.io", hosts_dir(&env))).exists());
+    assert!(Path::new(&format!("{}/docker.io/hosts.toml", hosts_dir(&env))).exists());
+    // Every later up says so again, and status too.
+    env.fake.clear_calls();
+    let r = up(&env);
+    assert!(!r.applied && r.notices.len() == 1, "{:?}", r.notices);
+    let st = env.status(None).unwrap();
+    let g = st.mirrors.iter().find(|m| m.upstream == "ghcr.io").unwrap();
+    assert!(g.exists && !g.managed && !g.up_to_date, "{g:?}");
+    let table = ops::status::table(&st);
+    assert!(table.contains("not deskrun's container"), "{table}");
+    let h = st
+        .mirrors
+        .iter()
+        .find(|m| m.upstream == "docker.io")
+        .unwrap();
+    assert!(h.managed && h.up_to_date, "{h:?}");
 }
 
 #[test]
 fn cluster_create_makes_the_mirrors_first_too() {
     let env = env();
-    assert!(env.with(ops::cluster::cluster_create).unwrap());
+    assert!(env.with(ops::cluster::cluster_create).unwrap().created);
     assert!(position(&env, "docker run --detach --name") < position(&env, "kind create cluster"));
     assert!(Path::new(&format!("{}/docker.io/hosts.toml", hosts_dir(&env))).exists());
 }

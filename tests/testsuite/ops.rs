@@ -465,8 +465,8 @@ fn cluster_subcommands() {
     });
     let st = env.with(ops::cluster::cluster_status).unwrap();
     assert!(!st.exists);
-    assert!(env.with(ops::cluster::cluster_create).unwrap());
-    assert!(!env.with(ops::cluster::cluster_create).unwrap());
+    assert!(env.with(ops::cluster::cluster_create).unwrap().created);
+    assert!(!env.with(ops::cluster::cluster_create).unwrap().created);
     let st = env.with(ops::cluster::cluster_status).unwrap();
     assert_eq!(st.running, Some(true));
     assert!(!st.wanted_mounts.is_empty());
