@@ -4,11 +4,13 @@
 //! The library holds all the work; `src/main.rs` and `src/cli.rs` only parse
 //! flags and print. Pure core: [`model`], [`validate`], [`config`], [`render`].
 
+pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod github;
 pub mod mirrors;
 pub mod model;
 pub mod observe;

@@ -3,6 +3,8 @@
 //! docker, first on PATH), with its own config, cache root and state.
 #![allow(dead_code)]
 
+pub mod github;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
