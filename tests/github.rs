@@ -46,6 +46,7 @@ fn inst(url: &str, auth: Auth) -> Installation {
         instances: 1,
         caches: vec![],
         auth,
+        ..Default::default()
     }
 }
 

@@ -493,6 +493,7 @@ mod tests {
             instances: 1,
             caches: vec![],
             auth,
+            ..Default::default()
         }
     }
 
