@@ -22,3 +22,4 @@ pub mod render;
 pub mod testing;
 pub mod tools;
 pub mod validate;
+pub mod workload;
