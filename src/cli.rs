@@ -104,8 +104,28 @@ Examples:
 Examples:
   deskrun status
   deskrun status docker-runner
-  deskrun status --output json | jq '.installations[].instances[].runners'")]
-    Status {
+  deskrun status --output json | jq '.installations[].instances[].runners'
+  deskrun status --output json | jq '.problems[]'
+  deskrun status --watch --interval 5   # redraw every 5 s on a terminal, until Ctrl-C")]
+    Status(StatusArgs),
+
+    /// Print or follow an installation's logs: listener, runners, job pods, dind, controller
+    #[command(after_help = "\
+Examples:
+  deskrun logs docker-runner                  # the listener (is it talking to GitHub?)
+  deskrun logs docker-runner --runner -f      # follow every runner pod
+  deskrun logs ci --instance 2 --job --tail 50
+  deskrun logs docker-runner --dind --since 10m
+  deskrun logs --controller --tail 100")]
+    Logs(LogsArgs),
+
+    /// What runs where: each runner, its instance, its job (workflow, run) and its pod
+    #[command(after_help = "\
+Examples:
+  deskrun jobs
+  deskrun jobs docker-runner
+  deskrun jobs --output json | jq '.runners[] | select(.idle | not)'")]
+    Jobs {
         /// Only this installation
         name: Option<String>,
         /// Output format
@@ -198,6 +218,69 @@ pub struct UpArgs {
     /// Scale-set chart: an oci:// reference or a local chart directory
     #[arg(long, value_name = "SOURCE")]
     pub scale_set_chart: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this installation
+    pub name: Option<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+    pub output: StatusFormat,
+
+    /// Redraw every --interval seconds until Ctrl-C (needs a terminal; table output)
+    #[arg(short, long, conflicts_with = "output")]
+    pub watch: bool,
+
+    /// Seconds between redraws with --watch
+    #[arg(long, value_name = "S", default_value_t = 2, requires = "watch",
+          allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub interval: u32,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("source").multiple(false))]
+pub struct LogsArgs {
+    /// Installation name (not needed with --controller)
+    #[arg(required_unless_present = "controller")]
+    pub name: Option<String>,
+
+    /// The scale set's listener pod, which talks to GitHub [default]
+    #[arg(long, group = "source")]
+    pub listener: bool,
+
+    /// The runner pods (the runner's own log: jobs, steps in dind mode)
+    #[arg(long, group = "source")]
+    pub runner: bool,
+
+    /// The job pods the container hooks created for the runners (kubernetes modes)
+    #[arg(long, group = "source")]
+    pub job: bool,
+
+    /// The ARC controller
+    #[arg(long, group = "source")]
+    pub controller: bool,
+
+    /// The dind sidecar of the runner pods (dind mode)
+    #[arg(long, group = "source")]
+    pub dind: bool,
+
+    /// Only instance N (1-based) of a multi-instance installation [default: all]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub instance: Option<u32>,
+
+    /// Only lines newer than this: 30s, 10m, 2h
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+
+    /// Only the last N lines of each pod
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub tail: Option<u32>,
+
+    /// Keep printing new lines until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

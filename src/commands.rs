@@ -2,8 +2,8 @@
 //! Data goes to stdout; progress, hints and errors to stderr.
 
 use crate::cli::{
-    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, ListFormat, ModeArg, RenderArgs,
-    StatusFormat, UpArgs,
+    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, ListFormat, LogsArgs, ModeArg,
+    RenderArgs, StatusArgs, StatusFormat, UpArgs,
 };
 use crate::config::{Store, default_path};
 use crate::error::input;
@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::tools::{Timeouts, cache_dir};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 /// Global options every command sees.
 pub struct Globals {
@@ -55,7 +55,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Render(args) => render(&g, args),
         Command::Up(args) => up(&g, args),
         Command::Down(args) => down(&g, args),
-        Command::Status { name, output } => status(&g, name.as_deref(), output),
+        Command::Status(args) => status(&g, args),
+        Command::Logs(args) => logs(&g, args),
+        Command::Jobs { name, output } => jobs(&g, name.as_deref(), output),
         Command::Cluster(cmd) => cluster(&g, cmd),
         Command::Version => {
             println!("deskrun {}", env!("CARGO_PKG_VERSION"));
@@ -387,17 +389,104 @@ fn down(g: &Globals, args: DownArgs) -> Result<()> {
     Ok(())
 }
 
-fn status(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
-    // Status is read-only and for reading: no progress lines.
-    let quiet = Globals {
+/// `status` reads, it does not act: no progress lines.
+fn reading(g: &Globals) -> Globals {
+    Globals {
         store: g.store.clone(),
         verbose: g.verbose,
         quiet: true,
-    };
+    }
+}
+
+fn status(g: &Globals, args: StatusArgs) -> Result<()> {
+    let quiet = reading(g);
+    let name = args.name.as_deref();
+    if args.watch {
+        return watch(&quiet, name, args.interval);
+    }
     let report = with_session(&quiet, |s| ops::status::status(s, name))?;
-    match format {
+    match args.output {
         StatusFormat::Table => print_stdout(&ops::status::table(&report)),
         StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n")),
+    }
+}
+
+/// `status --watch`: redraw the table in place, like `watch deskrun status`.
+fn watch(g: &Globals, name: Option<&str>, interval: u32) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        input_bail!(
+            "--watch redraws the screen and needs a terminal, but standard output is not one; \
+             run `deskrun status` without --watch (for example in a loop of your own)"
+        );
+    }
+    let every = std::time::Duration::from_secs(interval.into());
+    with_session(g, |s| {
+        ops::status::watch(s, name, every, &mut |report| {
+            let body = match report {
+                Ok(r) => ops::status::table(&r),
+                Err(e) => format!(
+                    "error: {}\n",
+                    redact_error(Some(g.store.path()), &format!("{e:#}"))
+                ),
+            };
+            // Home, clear, then the whole frame at once: no flicker.
+            let frame = format!(
+                "\x1b[H\x1b[2Jevery {interval}s: deskrun status{}   (Ctrl-C to stop)\n\n{body}",
+                name.map(|n| format!(" {n}")).unwrap_or_default()
+            );
+            match print_stdout(&frame) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(_) => std::ops::ControlFlow::Break(()),
+            }
+        })
+    })
+}
+
+fn logs(g: &Globals, args: LogsArgs) -> Result<()> {
+    let source = if args.runner {
+        ops::logs::Source::Runner
+    } else if args.job {
+        ops::logs::Source::Job
+    } else if args.controller {
+        ops::logs::Source::Controller
+    } else if args.dind {
+        ops::logs::Source::Dind
+    } else {
+        ops::logs::Source::Listener
+    };
+    let req = ops::logs::LogsRequest {
+        name: args.name,
+        source,
+        instance: args.instance,
+        since: args.since,
+        tail: args.tail,
+        follow: args.follow,
+    };
+    // Lines come from several threads when several pods are followed; each
+    // is written whole. A reader that went away (`| head`) ends it all.
+    let out: crate::exec::Sink = std::sync::Arc::new(|line: &str| {
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "{line}")
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            crate::exec::exit_stopping_children(0);
+        }
+    });
+    with_session(&reading(g), |s| {
+        ops::logs::logs(s, &req, out, &|n| g.note(format!("note: {n}")))
+    })
+}
+
+fn jobs(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
+    let report = with_session(&reading(g), |s| ops::jobs::jobs(s, name))?;
+    match format {
+        StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n")),
+        StatusFormat::Table if report.runners.is_empty() => {
+            g.note("no runners right now (an installation with min_runners 0 starts one per queued job)");
+            Ok(())
+        }
+        StatusFormat::Table => print_stdout(&ops::jobs::table(&report)),
     }
 }
 

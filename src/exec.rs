@@ -100,17 +100,30 @@ pub fn install_interrupt_handler() {
 }
 
 fn on_interrupt() {
+    stop_children_and_exit(130, true);
+}
+
+/// Stops every running tool (as Ctrl-C does) and exits with `code`: for a
+/// reader that went away (`deskrun logs -f | head`), where the followed
+/// tools would otherwise run on.
+pub fn exit_stopping_children(code: i32) -> ! {
+    stop_children_and_exit(code, false)
+}
+
+fn stop_children_and_exit(code: i32, say: bool) -> ! {
     // Set before taking the locks: spawns and temp-file creations check it
     // under the same locks, so nothing new slips past the cleanup below.
     INTERRUPTED.store(true, Ordering::SeqCst);
     EXITING.store(true, Ordering::SeqCst);
     let groups: Vec<i32> = lock(&CHILDREN).clone();
     // Never a panic here: stderr may be closed (`2>&-`) or a hung-up tty.
-    let _ = writeln!(
-        io::stderr().lock(),
-        "\ninterrupted: stopping {} running tool(s) and cleaning up",
-        groups.len()
-    );
+    if say {
+        let _ = writeln!(
+            io::stderr().lock(),
+            "\ninterrupted: stopping {} running tool(s) and cleaning up",
+            groups.len()
+        );
+    }
     for &g in &groups {
         signal_group(g, Some(Signal::SIGTERM));
     }
@@ -137,7 +150,7 @@ fn on_interrupt() {
         }
         thread::sleep(Duration::from_millis(10));
     }
-    std::process::exit(130);
+    std::process::exit(code);
 }
 
 // ---------------------------------------------------------------------------
@@ -371,6 +384,21 @@ pub trait ToolRunner: Send + Sync {
     fn locate(&self, program: &str) -> Option<PathBuf> {
         which::which(program).ok()
     }
+
+    /// Like [`ToolRunner::run`], but each line of stdout goes to `lines` as
+    /// it is printed (`kubectl logs -f`), not into [`Output::stdout`]. The
+    /// default hands over the lines once the call is done, which is all a
+    /// fake needs; the real [`Process`] streams them.
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        let out = self.run(inv)?;
+        for line in out.stdout.lines() {
+            lines(line);
+        }
+        Ok(Output {
+            stdout: String::new(),
+            stderr: out.stderr,
+        })
+    }
 }
 
 impl<T: ToolRunner + ?Sized> ToolRunner for &T {
@@ -383,6 +411,9 @@ impl<T: ToolRunner + ?Sized> ToolRunner for &T {
     fn locate(&self, program: &str) -> Option<PathBuf> {
         (**self).locate(program)
     }
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        (**self).stream(inv, lines)
+    }
 }
 
 impl<T: ToolRunner + ?Sized> ToolRunner for Arc<T> {
@@ -394,6 +425,9 @@ impl<T: ToolRunner + ?Sized> ToolRunner for Arc<T> {
     }
     fn locate(&self, program: &str) -> Option<PathBuf> {
         (**self).locate(program)
+    }
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        (**self).stream(inv, lines)
     }
 }
 
@@ -512,9 +546,9 @@ impl<R: ToolRunner> Redact<R> {
     }
 }
 
-impl<R: ToolRunner> ToolRunner for Redact<R> {
-    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
-        self.inner.run(inv).map_err(|e| ToolError {
+impl<R: ToolRunner> Redact<R> {
+    fn redact_error(&self, inv: &Invocation, e: ToolError) -> ToolError {
+        ToolError {
             step: self.redact(&e.step),
             command: command_line(self, inv),
             kind: match e.kind {
@@ -524,7 +558,22 @@ impl<R: ToolRunner> ToolRunner for Redact<R> {
             // Tailed after redaction, so a cut cannot split a secret.
             stderr_tail: tail(&self.redact(&e.stderr_tail)),
             stdout: self.redact(&e.stdout),
-        })
+        }
+    }
+}
+
+impl<R: ToolRunner> ToolRunner for Redact<R> {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.inner.run(inv).map_err(|e| self.redact_error(inv, e))
+    }
+
+    /// Streamed lines are shown to people as they come: each is redacted.
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        let secrets = self.secrets.clone();
+        let redacted: Sink = Arc::new(move |line: &str| lines(&secrets.redact(line)));
+        self.inner
+            .stream(inv, redacted)
+            .map_err(|e| self.redact_error(inv, e))
     }
 
     fn redact(&self, text: &str) -> String {
@@ -562,14 +611,18 @@ impl<R: ToolRunner> Echo<R> {
     }
 }
 
-impl<R: ToolRunner> ToolRunner for Echo<R> {
-    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+impl<R: ToolRunner> Echo<R> {
+    fn call(
+        &self,
+        inv: &Invocation,
+        run: impl FnOnce() -> Result<Output, ToolError>,
+    ) -> Result<Output, ToolError> {
         let command = command_line(&self.inner, inv);
         if let Some(sink) = &self.sink {
             sink(&format!("+ {command}"));
         }
         let started = Instant::now();
-        let result = self.inner.run(inv);
+        let result = run();
         let outcome = match &result {
             Ok(_) => "exit 0".to_owned(),
             Err(e) => match &e.kind {
@@ -589,6 +642,16 @@ impl<R: ToolRunner> ToolRunner for Echo<R> {
             "tool call"
         );
         result
+    }
+}
+
+impl<R: ToolRunner> ToolRunner for Echo<R> {
+    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.call(inv, || self.inner.run(inv))
+    }
+
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        self.call(inv, || self.inner.stream(inv, lines))
     }
 
     fn redact(&self, text: &str) -> String {
@@ -673,6 +736,9 @@ impl ToolRunner for Runner {
     fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
         self.stack.run(inv)
     }
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        self.stack.stream(inv, lines)
+    }
     fn redact(&self, text: &str) -> String {
         self.stack.redact(text)
     }
@@ -705,21 +771,30 @@ impl Process {
 
 impl ToolRunner for Process {
     fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+        self.call(inv, None)
+    }
+
+    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+        self.call(inv, Some(lines))
+    }
+}
+
+impl Process {
+    fn call(&self, inv: &Invocation, lines: Option<Sink>) -> Result<Output, ToolError> {
         let command = command_line(self, inv);
-        let result = self.run_inner(inv, &command, Instant::now());
+        let result = self.run_inner(inv, &command, Instant::now(), lines);
         if matches!(&result, Err(e) if e.kind == ToolErrorKind::Interrupted) {
             await_handler_exit();
         }
         result
     }
-}
 
-impl Process {
     fn run_inner(
         &self,
         inv: &Invocation,
         command: &str,
         started: Instant,
+        lines: Option<Sink>,
     ) -> Result<Output, ToolError> {
         let fail = |kind: ToolErrorKind, stdout: &[u8], stderr: &[u8]| ToolError {
             step: inv.step.clone(),
@@ -783,8 +858,10 @@ impl Process {
             }
             _ => None,
         };
-        let stdout = Reader::spawn(live.child.stdout.take(), "exec-stdout").map_err(io_fail)?;
-        let stderr = Reader::spawn(live.child.stderr.take(), "exec-stderr").map_err(io_fail)?;
+        let stdout =
+            Reader::spawn(live.child.stdout.take(), "exec-stdout", lines).map_err(io_fail)?;
+        let stderr =
+            Reader::spawn(live.child.stderr.take(), "exec-stderr", None).map_err(io_fail)?;
 
         let deadline = started.checked_add(inv.timeout);
         let mut status: Option<ExitStatus> = None;
@@ -902,7 +979,13 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn(pipe: Option<impl Read + Send + 'static>, name: &str) -> io::Result<Reader> {
+    /// With `lines`, every complete line goes there as soon as it is read
+    /// (and is not kept): a followed log can run for hours.
+    fn spawn(
+        pipe: Option<impl Read + Send + 'static>,
+        name: &str,
+        lines: Option<Sink>,
+    ) -> io::Result<Reader> {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let handle = match pipe {
             None => None,
@@ -910,14 +993,30 @@ impl Reader {
                 let sink = Arc::clone(&buf);
                 Some(thread::Builder::new().name(name.into()).spawn(move || {
                     let mut chunk = vec![0u8; 64 * 1024];
+                    let emit = |buf: &mut Vec<u8>, all: bool| {
+                        let Some(lines) = &lines else { return };
+                        while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+                            let line: Vec<u8> = buf.drain(..=i).collect();
+                            lines(String::from_utf8_lossy(&line[..i]).trim_end_matches('\r'));
+                        }
+                        if all && !buf.is_empty() {
+                            lines(&String::from_utf8_lossy(buf));
+                            buf.clear();
+                        }
+                    };
                     loop {
                         match pipe.read(&mut chunk) {
                             Ok(0) => break,
-                            Ok(n) => lock(&sink).extend_from_slice(&chunk[..n]),
+                            Ok(n) => {
+                                let mut buf = lock(&sink);
+                                buf.extend_from_slice(&chunk[..n]);
+                                emit(&mut buf, false);
+                            }
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(_) => break,
                         }
                     }
+                    emit(&mut lock(&sink), true);
                 })?)
             }
         };
@@ -1299,6 +1398,47 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains("HELPER_OK"), "{stdout}");
+    }
+
+    #[test]
+    fn streamed_lines_arrive_while_the_tool_runs_and_are_redacted() {
+        let secret = "s3cr3t-token-value";
+        let runner = Runner::new().with_secrets([secret.to_string()]);
+        let seen: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+        let sink: Sink = {
+            let seen = Arc::clone(&seen);
+            Arc::new(move |l: &str| lock(&seen).push((Instant::now(), l.to_string())))
+        };
+        let script = format!("echo first {secret}; sleep 0.5; printf 'second\\nno newline'");
+        let out = runner.stream(&sh("follow", &script), sink).unwrap();
+        let ended = Instant::now();
+        assert_eq!(out.stdout, "", "streamed lines are not kept");
+        let seen = lock(&seen).clone();
+        let lines: Vec<&str> = seen.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(lines, ["first <redacted>", "second", "no newline"]);
+        assert!(
+            ended.duration_since(seen[0].0) >= Duration::from_millis(300),
+            "the first line came only at the end"
+        );
+        // The default (fakes): the lines once the call is done.
+        struct Canned;
+        impl ToolRunner for Canned {
+            fn run(&self, _: &Invocation) -> Result<Output, ToolError> {
+                Ok(Output {
+                    stdout: "a\nb\n".into(),
+                    stderr: String::new(),
+                })
+            }
+        }
+        let got: Arc<Mutex<Vec<String>>> = Arc::default();
+        let g = Arc::clone(&got);
+        Canned
+            .stream(
+                &sh("x", "true"),
+                Arc::new(move |l: &str| lock(&g).push(l.into())),
+            )
+            .unwrap();
+        assert_eq!(*lock(&got), ["a", "b"]);
     }
 
     #[test]

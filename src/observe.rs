@@ -5,6 +5,7 @@
 use crate::model::CONTROLLER_RELEASE;
 use crate::observed::Observed;
 use crate::tools::Kube;
+use crate::workload::Workload;
 use anyhow::Result;
 use serde_json::Value as Json;
 
@@ -15,8 +16,9 @@ pub struct Reads {
     pub objects: bool,
     /// The kind node container (`docker inspect`).
     pub node: bool,
-    /// The ARC listener pods (only when the controller runs).
-    pub listeners: bool,
+    /// The pods and EphemeralRunners of the namespace, in one call (only
+    /// when the controller runs): listeners, runners, job pods, controller.
+    pub workload: bool,
     /// The config's registry mirror containers, in the node's `docker
     /// inspect` (which is then made even when `node` is false).
     pub mirrors: bool,
@@ -27,27 +29,29 @@ impl Reads {
     pub const RELEASES: Reads = Reads {
         objects: false,
         node: false,
-        listeners: false,
+        workload: false,
         mirrors: false,
     };
     /// What the plan needs (`up`).
     pub const PLAN: Reads = Reads {
         objects: true,
         node: false,
-        listeners: false,
+        workload: false,
         mirrors: true,
     };
     /// Everything (`status`).
     pub const ALL: Reads = Reads {
         objects: true,
         node: true,
-        listeners: true,
+        workload: true,
         mirrors: true,
     };
 }
 
 const RUNNER_SETS_AND_CONFIGMAPS: &str = "autoscalingrunnersets.actions.github.com,configmaps";
-const LISTENER_SELECTOR: &str = "app.kubernetes.io/component=runner-scale-set-listener";
+/// Pods and runners in one `kubectl get` (no selector: the namespace holds
+/// only what ARC and deskrun made, and job pods carry no ARC label).
+const WORKLOAD: &str = "pods,ephemeralrunners.actions.github.com";
 
 /// Read the cluster. With no kind cluster that is one call; otherwise the
 /// helm releases, deskrun's objects and the node are read at once.
@@ -85,11 +89,10 @@ pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
         None => (vec![], vec![]),
     };
     let (node, mirrors) = containers.transpose()?.unwrap_or_default();
-    let listeners = if reads.listeners && has_controller && node.as_ref().is_some_and(|n| n.running)
-    {
-        kube.get_selected("read the listener pods", "pods", LISTENER_SELECTOR)?
+    let workload = if reads.workload && has_controller && node.as_ref().is_some_and(|n| n.running) {
+        Workload::from_items(kube.get_all("read the pods and runners", WORKLOAD)?)
     } else {
-        vec![]
+        Workload::default()
     };
     Ok(Observed {
         cluster_exists: true,
@@ -97,7 +100,7 @@ pub fn observe(kube: &Kube, reads: Reads) -> Result<Observed> {
         runner_sets,
         configmaps,
         node,
-        listeners,
+        workload,
         mirrors,
     })
 }

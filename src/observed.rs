@@ -6,6 +6,7 @@
 use crate::mirrors::MirrorState;
 use crate::model::{CONTROLLER_CHART, CONTROLLER_RELEASE, SCALE_SET_CHART};
 use crate::render::{ANNOTATION_INPUTS_HASH, LABEL_MANAGED};
+use crate::workload::{ObjectKind, Workload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -99,8 +100,8 @@ pub struct Observed {
     pub configmaps: Vec<Json>,
     /// The kind node container (`None`: not read, or no such container).
     pub node: Option<NodeInfo>,
-    /// ARC listener pods (read by `status` only).
-    pub listeners: Vec<Json>,
+    /// Pods and EphemeralRunners of the namespace (read by `status` only).
+    pub workload: Workload,
     /// The registry mirror containers of the config that exist (read with
     /// the node, in the same `docker inspect`).
     pub mirrors: Vec<MirrorState>,
@@ -153,14 +154,10 @@ impl Observed {
 
     /// Phase of the listener pod of scale set `instance`, if there is one.
     pub fn listener_phase(&self, instance: &str) -> Option<&str> {
-        self.listeners
-            .iter()
-            .find(|p| {
-                p.pointer("/metadata/labels")
-                    .and_then(|l| l.get("actions.github.com/scale-set-name"))
-                    .and_then(Json::as_str)
-                    == Some(instance)
-            })
+        self.workload
+            .pods_of(ObjectKind::Listener, Some(instance))
+            .into_iter()
+            .next()
             .and_then(|p| p.pointer("/status/phase"))
             .and_then(Json::as_str)
     }

@@ -15,6 +15,8 @@
 //! [`FakeCluster::handle`] closure that gets the [`World`] and the parsed
 //! [`Cmd`].
 
+pub mod arc;
+
 use crate::config::Store;
 use crate::exec::{Invocation, Output, Redact, ToolError, ToolErrorKind, ToolRunner, command_line};
 use crate::ops::add::AddRequest;
@@ -127,6 +129,8 @@ pub struct Cluster {
     pub objects: BTreeMap<ObjKey, Json>,
     /// Release history by (namespace, name), oldest first.
     pub releases: BTreeMap<(String, String), Vec<Revision>>,
+    /// What `kubectl logs` prints, per container ([`arc::LogKey`]).
+    pub logs: BTreeMap<arc::LogKey, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +173,13 @@ pub const KINDS: &[KindInfo] = &[
         kind: "Pod",
         api_version: "v1",
         names: &["pods", "pod", "po"],
+        namespaced: true,
+        crd: None,
+    },
+    KindInfo {
+        kind: "Event",
+        api_version: "v1",
+        names: &["events", "event", "ev"],
         namespaced: true,
         crd: None,
     },
@@ -496,6 +507,7 @@ fn value_flags(tool: &str) -> &'static [&'static str] {
             "-c",
             "--tail",
             "--since",
+            "--field-selector",
         ],
         "docker" => &[
             "--type",
@@ -1622,6 +1634,7 @@ fn kubectl(world: &mut World, cmd: &Cmd) -> Reply {
     let ns = cmd.namespace().to_string();
     match cmd.word(0) {
         Some("get") => kubectl_get(cluster, cmd, &ns),
+        Some("logs") => arc::kubectl_logs(cluster, cmd, &ns),
         Some("apply") => kubectl_apply(cluster, cmd, &ns),
         Some("delete") => kubectl_delete(cluster, cmd, &ns),
         Some("wait") => {
@@ -1648,12 +1661,19 @@ fn kubectl_get(cluster: &Cluster, cmd: &Cmd, ns: &str) -> Reply {
         .map(|t| resolve(cluster, t))
         .collect::<Result<Vec<_>, _>>()?;
     let selector = Selector::parse(cmd.flag(&["--selector", "-l"]).unwrap_or(""));
+    let fields = cmd.flag(&["--field-selector"]).unwrap_or("");
     let names = &cmd.words[2..];
     let mut items: Vec<Json> = Vec::new();
     for info in &infos {
         let ns = info.namespaced.then_some(ns);
         if names.is_empty() {
-            items.extend(cluster.list(info.kind, ns, &selector).into_iter().cloned());
+            items.extend(
+                cluster
+                    .list(info.kind, ns, &selector)
+                    .into_iter()
+                    .filter(|o| arc::fields_match(o, fields))
+                    .cloned(),
+            );
         } else {
             for n in names {
                 match cluster.get(info.kind, ns.unwrap_or(""), n) {

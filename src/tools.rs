@@ -658,16 +658,29 @@ impl<'a> Kube<'a> {
 
     /// `kubectl get TYPES -l SELECTOR -o json` in the namespace: the items.
     pub fn get_selected(&self, step: &str, types: &str, selector: &str) -> Result<Vec<Json>> {
-        let args = [
-            "get",
-            types,
-            "--namespace",
-            &self.cluster.namespace,
-            "--selector",
-            selector,
-            "--output",
-            "json",
-        ];
+        self.get_items(step, types, &["--selector", selector])
+    }
+
+    /// `kubectl get TYPES -o json` in the namespace: every object of those
+    /// types (deskrun's namespace holds only ARC's and deskrun's objects).
+    pub fn get_all(&self, step: &str, types: &str) -> Result<Vec<Json>> {
+        self.get_items(step, types, &[])
+    }
+
+    /// The namespace's warning events about pods: what the scheduler and
+    /// the kubelet said about pods that do not start.
+    pub fn pod_events(&self) -> Result<Vec<Json>> {
+        self.get_items(
+            "read the pod events",
+            "events",
+            &["--field-selector", "involvedObject.kind=Pod,type=Warning"],
+        )
+    }
+
+    fn get_items(&self, step: &str, types: &str, extra: &[&str]) -> Result<Vec<Json>> {
+        let mut args = vec!["get", types, "--namespace", &self.cluster.namespace];
+        args.extend_from_slice(extra);
+        args.extend(["--output", "json"]);
         let out = self.run(self.kubectl(step, &args).timeout(self.timeouts.query))?;
         let list: Json = parse_json(step, "kubectl", &out)?;
         Ok(list
@@ -675,6 +688,45 @@ impl<'a> Kube<'a> {
             .and_then(Json::as_array)
             .cloned()
             .unwrap_or_default())
+    }
+
+    /// `kubectl logs POD` of one container (`None`: all of them).
+    pub fn logs(&self, step: &str, pod: &str, opts: &LogOptions) -> Invocation {
+        let mut args = vec![
+            "logs".to_string(),
+            pod.to_string(),
+            "--namespace".into(),
+            self.cluster.namespace.clone(),
+        ];
+        match &opts.container {
+            Some(c) => args.extend(["--container".into(), c.clone()]),
+            None => args.push("--all-containers".into()),
+        }
+        if let Some(since) = &opts.since {
+            args.push(format!("--since={since}"));
+        }
+        if let Some(n) = opts.tail {
+            args.push(format!("--tail={n}"));
+        }
+        if opts.previous {
+            args.push("--previous".into());
+        }
+        if opts.follow {
+            args.push("--follow".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // A followed log ends with Ctrl-C (or DESKRUN_CALL_TIMEOUT).
+        let timeout = if opts.follow {
+            self.timeouts.limit(Duration::MAX)
+        } else {
+            self.timeouts.kubectl
+        };
+        self.kubectl(step, &args).timeout(timeout)
+    }
+
+    /// The log of one container, whole (`kubectl logs` without --follow).
+    pub fn read_logs(&self, step: &str, pod: &str, opts: &LogOptions) -> Result<String> {
+        Ok(self.run(self.logs(step, pod, opts))?.stdout)
     }
 
     /// `kubectl apply -f -`: the manifest goes on stdin.
@@ -731,6 +783,19 @@ impl<'a> Kube<'a> {
         )?;
         Ok(())
     }
+}
+
+/// What `kubectl logs` should print.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The container (`None`: `--all-containers`).
+    pub container: Option<String>,
+    /// `--since`, a Go duration such as `10m`.
+    pub since: Option<String>,
+    pub tail: Option<u32>,
+    /// The previous (crashed) container's log.
+    pub previous: bool,
+    pub follow: bool,
 }
 
 #[cfg(test)]

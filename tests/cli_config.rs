@@ -1097,3 +1097,36 @@ fn bad_labels_and_env_name_the_flag_or_the_key() {
         "{out}"
     );
 }
+
+/// `logs`, `jobs` and `status --watch` refuse bad input before any tool
+/// runs: exit 2, with what to do.
+#[test]
+fn logs_jobs_and_watch_refuse_bad_input_without_a_cluster() {
+    let env = Env::new();
+    env.add("ci", &["--instances", "3"]);
+    let out = env.run(&["status", "--watch"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("--watch redraws the screen and needs a terminal"),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+    let out = env.run(&["status", "--watch", "--output", "json"]);
+    assert_eq!(out.code, 2, "{out}");
+    let out = env.run(&["logs", "ci", "--instance", "4"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("ci has 3 instance(s), 1 to 3"), "{out}");
+    let out = env.run(&["logs", "ci", "--dind"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("no dind sidecar"), "{out}");
+    let out = env.run(&["logs", "ci", "--since", "yesterday"]);
+    assert_eq!(out.code, 2, "{out}");
+    let out = env.run(&["logs", "ci", "--runner", "--job"]);
+    assert_eq!(out.code, 2, "{out}");
+    let out = env.run(&["logs"]);
+    assert_eq!(out.code, 2, "{out}");
+    let out = env.run(&["jobs", "nope"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("deskrun list"), "{out}");
+}

@@ -437,7 +437,9 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         Command::Remove { name } => check_names(std::slice::from_ref(name)),
         Command::Render(args) => check_names(&args.names),
         Command::Up(args) => check_names(&args.names),
-        Command::Status { name, .. } => check_names(name.as_slice()),
+        Command::Status(args) => check_names(args.name.as_slice()),
+        Command::Logs(args) => check_names(args.name.as_slice()),
+        Command::Jobs { name, .. } => check_names(name.as_slice()),
         Command::List { .. }
         | Command::Down(_)
         | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })
@@ -633,6 +635,46 @@ fn real_status_output() -> Value {
         not_in_config: vec!["old-runner".into()],
         mirrors: vec![real_mirror_status()],
         mirror_notice: None,
+        problems: vec![deskrun::workload::Problem {
+            instance: Some("docker-runner".into()),
+            object: deskrun::workload::ObjectRef {
+                name: "docker-runner-754b578d-listener".into(),
+                kind: deskrun::workload::ObjectKind::Listener,
+            },
+            reason: "CrashLoopBackOff".into(),
+            message: "container listener keeps crashing".into(),
+            hint: "run `deskrun doctor`".into(),
+        }],
+    };
+    serde_json::to_value(report).unwrap()
+}
+
+fn real_jobs_output() -> Value {
+    use deskrun::workload::{JobInfo, PodRef, RunnerRow};
+    let pod = |name: &str| {
+        Some(PodRef {
+            name: name.into(),
+            phase: "Running".into(),
+        })
+    };
+    let report = deskrun::ops::jobs::JobsReport {
+        runners: vec![RunnerRow {
+            name: "docker-runner-k2x9d-runner-7tq4z".into(),
+            installation: Some("docker-runner".into()),
+            instance: "docker-runner".into(),
+            phase: "Running".into(),
+            idle: false,
+            job: Some(JobInfo {
+                repository: Some("owner/repo".into()),
+                workflow: Some("ci.yml".into()),
+                workflow_ref: Some("owner/repo/.github/workflows/ci.yml@refs/heads/main".into()),
+                name: Some("build".into()),
+                run_id: Some(12345678901),
+            }),
+            age_seconds: Some(312),
+            pod: pod("docker-runner-k2x9d-runner-7tq4z"),
+            job_pod: pod("docker-runner-k2x9d-runner-7tq4z-workflow"),
+        }],
     };
     serde_json::to_value(report).unwrap()
 }
@@ -688,6 +730,7 @@ fn documented_json_shapes_match_the_real_output() {
             "list" => real_list_output(),
             "status" => real_status_output(),
             "cluster-status" => real_cluster_status_output(),
+            "jobs" => real_jobs_output(),
             other => panic!("README.md:{}: unknown shape {other:?}", block.first_line),
         };
         let mut e = Vec::new();
@@ -698,7 +741,7 @@ fn documented_json_shapes_match_the_real_output() {
         );
         seen.insert(shape.clone());
     }
-    for shape in ["list", "status", "cluster-status"] {
+    for shape in ["list", "status", "cluster-status", "jobs"] {
         assert!(
             seen.contains(shape),
             "README.md must document the `{shape}` JSON shape (a json block after `<!-- shape: {shape} -->`)"

@@ -4,7 +4,9 @@
 pub mod add;
 pub mod cluster;
 pub mod down;
+pub mod jobs;
 pub mod list;
+pub mod logs;
 pub mod mirrors;
 pub mod remove;
 pub mod render;

@@ -7,10 +7,15 @@ use crate::ops::mirrors::{MirrorStatus, mirror_lines, mirror_statuses};
 use crate::ops::session::{Session, run_step};
 use crate::plan::{Action, plan_instance, plan_mirrors};
 use crate::render::render;
-use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube};
+use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube, LogOptions};
+use crate::workload::{
+    self, CONTAINER_CONTROLLER, CONTAINER_LISTENER, InstanceRef, LISTENER_LOG_TAIL, Logs,
+    ObjectKind, Problem,
+};
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value as Json;
+use std::collections::BTreeMap;
 
 /// The stable shape of `deskrun status --output json` (see README).
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +30,8 @@ pub struct StatusReport {
     pub mirrors: Vec<MirrorStatus>,
     /// Set when the cluster cannot use them (created without them).
     pub mirror_notice: Option<String>,
+    /// Why listeners, runners, job pods or the controller are not healthy.
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,15 +80,44 @@ pub struct RunnerCounts {
 }
 
 pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
+    prepare(s, only)?;
+    read(s, only)
+}
+
+/// `status --watch`: one status every `interval` until `frame` says stop.
+/// Each refresh makes exactly the calls of one `status` (the tools are
+/// checked once); a refresh that fails is handed to `frame` too, so a
+/// cluster that restarts does not end the watch.
+pub fn watch(
+    s: &Session,
+    only: Option<&str>,
+    interval: std::time::Duration,
+    frame: &mut dyn FnMut(Result<StatusReport>) -> std::ops::ControlFlow<()>,
+) -> Result<()> {
+    prepare(s, only)?;
+    loop {
+        if frame(read(s, only)).is_break() {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// Input checks and tool versions: once per `status` or `watch`.
+fn prepare(s: &Session, only: Option<&str>) -> Result<()> {
     let config: Config = s.store.load()?;
     if let Some(name) = only
         && !config.installations.contains_key(name)
     {
         input_bail!("no installation named {name:?}; `deskrun list` shows the configured ones");
     }
-    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
+    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])
+}
+
+fn read(s: &Session, only: Option<&str>) -> Result<StatusReport> {
+    let config: Config = s.store.load()?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
-    let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::ALL))?;
+    let mut observed = run_step(s, "read the cluster state", || observe(&kube, Reads::ALL))?;
     let running = observed
         .cluster_exists
         .then(|| observed.node.as_ref().is_some_and(|n| n.running));
@@ -125,6 +161,12 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
         })
         .collect();
 
+    let wanted: BTreeMap<String, InstanceRef> = workload::instances(&config)
+        .into_iter()
+        .filter(|(_, i)| only.is_none_or(|o| o == i.installation))
+        .collect();
+    let problems = problems(&kube, &mut observed, &wanted);
+
     let not_in_config = observed
         .scale_set_releases()
         .filter(|rel| !rendered.instances.iter().any(|r| r.instance == rel.name))
@@ -148,7 +190,94 @@ pub fn status(s: &Session, only: Option<&str>) -> Result<StatusReport> {
         not_in_config,
         mirrors: mirror_statuses(&rendered.mirrors, &observed.mirrors),
         mirror_notice: plan_mirrors(&config, &rendered, &observed).1,
+        problems,
     })
+}
+
+/// Lines of the controller's log searched for a scale set's error.
+const CONTROLLER_LOG_TAIL: u32 = 300;
+
+/// The problems of the instances in `wanted` and of the controller. A
+/// healthy cluster costs nothing here; each kind of trouble costs at most
+/// one more call, made at the same time as the others: the log of each
+/// failing listener, the pod events when a pod is stuck, the controller's
+/// log when a listener is missing. A read that fails only leaves its detail
+/// out: the problem is still reported.
+fn problems(
+    kube: &Kube,
+    observed: &mut crate::observed::Observed,
+    wanted: &BTreeMap<String, InstanceRef>,
+) -> Vec<Problem> {
+    let now = workload::now();
+    let w = &observed.workload;
+    let failing = workload::failing_listeners(w, wanted);
+    let want_events = workload::events_wanted(w, now);
+    let missing = !workload::missing_listeners(w, &observed.runner_sets, wanted, now).is_empty();
+    let controller = w
+        .pods_of(ObjectKind::Controller, None)
+        .into_iter()
+        .find_map(|p| p.pointer("/metadata/name").and_then(Json::as_str));
+    let quietly = |what: &str, r: anyhow::Result<String>| match r {
+        Ok(text) => Some(text),
+        Err(e) => {
+            tracing::debug!("status: cannot read {what}: {e:#}");
+            None
+        }
+    };
+    fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+    let (listener_logs, events, controller_log) = std::thread::scope(|s| {
+        let events = want_events.then(|| s.spawn(|| kube.pod_events()));
+        let controller_log = controller.filter(|_| missing).map(|pod| {
+            s.spawn(move || {
+                let opts = LogOptions {
+                    container: Some(CONTAINER_CONTROLLER.into()),
+                    tail: Some(CONTROLLER_LOG_TAIL),
+                    ..Default::default()
+                };
+                kube.read_logs("read the controller's log", pod, &opts)
+            })
+        });
+        let listeners: Vec<_> = failing
+            .iter()
+            .map(|&(pod, previous)| {
+                let handle = s.spawn(move || {
+                    let opts = LogOptions {
+                        container: Some(CONTAINER_LISTENER.into()),
+                        tail: Some(LISTENER_LOG_TAIL),
+                        previous,
+                        ..Default::default()
+                    };
+                    kube.read_logs("read a failing listener's log", pod, &opts)
+                });
+                (pod.to_string(), handle)
+            })
+            .collect();
+        let listeners: BTreeMap<String, String> = listeners
+            .into_iter()
+            .filter_map(|(pod, h)| Some((pod, quietly("a listener's log", join(h))?)))
+            .collect();
+        let events = events.map(join);
+        let controller_log = controller_log.and_then(|h| quietly("the controller's log", join(h)));
+        (listeners, events, controller_log)
+    });
+    match events {
+        Some(Ok(events)) => observed.workload.events = events,
+        Some(Err(e)) => tracing::debug!("status: cannot read the pod events: {e:#}"),
+        None => {}
+    }
+    let logs = Logs {
+        listeners: listener_logs,
+        controller: controller_log,
+    };
+    workload::problems(
+        &observed.workload,
+        &observed.runner_sets,
+        wanted,
+        &logs,
+        now,
+    )
 }
 
 /// The report as text for people and grep.
@@ -236,5 +365,19 @@ pub fn table(r: &StatusReport) -> String {
         ));
     }
     out.push_str(&mirror_lines(&r.mirrors, r.mirror_notice.as_deref()));
+    if !r.problems.is_empty() {
+        out.push_str("\nproblems:\n");
+        for p in &r.problems {
+            let whose = p.instance.as_deref().unwrap_or("controller");
+            out.push_str(&format!(
+                "  {whose}: {} {}: {}\n    {}\n    hint: {}\n",
+                p.object.kind.as_str(),
+                p.object.name,
+                p.reason,
+                p.message,
+                p.hint
+            ));
+        }
+    }
     out
 }

@@ -20,6 +20,7 @@ fn config() -> Config {
         auth: Auth::Pat {
             token: "x".repeat(12),
         },
+        ..Default::default()
     };
     c.installations.insert(
         "docker-runner".into(),

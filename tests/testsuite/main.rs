@@ -5,3 +5,4 @@
 mod faults;
 mod mirrors;
 mod ops;
+mod runners;
