@@ -1,5 +1,6 @@
-//! The command line: every clap type lives here. Each command is a small
-//! function over the library (`deskrun::ops`) that formats its result.
+//! The command line: every clap type lives here and nowhere else. What each
+//! command does is in `commands.rs` (one small function per command over
+//! `deskrun::ops`, printing through `output::Printer`).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -12,42 +12,35 @@ use crate::input_bail;
 use crate::model::{Auth, Mode};
 use crate::ops;
 use crate::ops::session::Session;
+use crate::output::Printer;
 use crate::progress::Progress;
 use crate::tools::{Timeouts, cache_dir};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 /// Global options every command sees.
 pub struct Globals {
     pub store: Store,
-    pub verbose: u8,
-    pub quiet: bool,
+    /// Everything shown goes through it (quiet, verbose, colour, pipes).
+    pub out: Printer,
 }
 
 impl Globals {
-    pub fn from_cli(cli: &Cli) -> Result<Self> {
+    pub fn from_cli(cli: &Cli, out: &Printer) -> Result<Self> {
         let path = match &cli.config {
             Some(p) => p.clone(),
             None => default_path()?,
         };
         Ok(Globals {
             store: Store::new(path),
-            verbose: cli.verbose,
-            quiet: cli.quiet,
+            out: out.clone(),
         })
-    }
-
-    /// A hint or progress line for people, on stderr; silenced by `-q`.
-    pub fn note(&self, text: impl AsRef<str>) {
-        if !self.quiet {
-            eprintln!("{}", text.as_ref());
-        }
     }
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    let g = Globals::from_cli(&cli)?;
+pub fn run(cli: Cli, out: &Printer) -> Result<()> {
+    let g = Globals::from_cli(&cli, out)?;
     match cli.command {
         Command::Add(args) => add(&g, args),
         Command::List { output } => list(&g, output),
@@ -60,12 +53,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Jobs { name, output } => jobs(&g, name.as_deref(), output),
         Command::Cluster(cmd) => cluster(&g, cmd),
         Command::Version => {
-            println!("deskrun {}", env!("CARGO_PKG_VERSION"));
+            g.out.line(format!("deskrun {}", env!("CARGO_PKG_VERSION")));
             Ok(())
         }
         Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write.
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "deskrun", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "deskrun", &mut script);
+            g.out.data_bytes(&script);
             Ok(())
         }
     }
@@ -157,41 +153,42 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
     };
     let out = ops::add::add(&g.store, &req)?;
     let verb = if out.replaced { "replaced" } else { "added" };
-    println!(
+    g.out.line(format!(
         "{verb} installation {} ({}, {}) in {}",
         out.name,
         out.installation.mode,
         out.installation.repository,
         g.store.path().display()
-    );
+    ));
     if out.runs_on.len() == 1 {
-        println!("workflows use:  runs-on: {}", out.runs_on[0]);
+        g.out
+            .line(format!("workflows use:  runs-on: {}", out.runs_on[0]));
     } else {
-        println!(
+        g.out.line(format!(
             "workflows use one of:  runs-on: {}",
             out.runs_on.join(" | ")
-        );
-        println!(
+        ));
+        g.out.line(format!(
             "  e.g. runs-on: {}-${{{{ github.run_number % {} + 1 }}}}",
             out.name,
             out.runs_on.len()
-        );
+        ));
     }
     if !out.installation.labels.is_empty() {
         // GitHub gives a job to a runner that has every label the job lists;
         // a scale set's labels are its name and these (not `self-hosted`).
-        println!(
+        g.out.line(format!(
             "or by labels:  runs-on: [{}]",
             out.installation.labels.join(", ")
-        );
+        ));
         let labels = out.installation.labels.join(", ");
         let allowed = match out.runs_on.as_slice() {
             [only] => format!("{only}, {labels}"),
             _ => format!("{labels}, plus at most one instance name"),
         };
-        println!(
+        g.out.line(format!(
             "  (a job runs here when every label in its runs-on is one of: {allowed}; `self-hosted` is not a label of a scale set)"
-        );
+        ));
     }
     let inst = &out.installation;
     if inst.max_runners > 1
@@ -200,46 +197,49 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
             .iter()
             .find(|c| crate::validate::is_docker_data_dir(&c.path))
     {
-        eprintln!(
-            "warning: up to {} runners of {} can run at once and would share the Docker data \
+        g.out.warn(format!(
+            "up to {} runners of {} can run at once and would share the Docker data \
              directory cache {}; two dockerd on one data directory corrupt it. Use --max-runners 1, \
              or --instances N for N runners with a cache each.",
             inst.max_runners, out.name, cache.path
-        );
+        ));
     }
-    g.note("next: run `deskrun up` to deploy it");
+    g.out.note("next: run `deskrun up` to deploy it");
     Ok(())
 }
 
 fn list(g: &Globals, format: ListFormat) -> Result<()> {
     let config = g.store.load()?;
     let out = ops::list::list(&config);
-    let text = match format {
+    match format {
         ListFormat::Table => {
             if out.installations.is_empty() {
-                g.note("no installations; add one with `deskrun add NAME --repository URL ...`");
+                g.out
+                    .note("no installations; add one with `deskrun add NAME --repository URL ...`");
                 return Ok(());
             }
-            ops::list::table(&out)
+            g.out.data(&ops::list::table(&out));
         }
-        ListFormat::Json => serde_json::to_string_pretty(&out)? + "\n",
-        ListFormat::Yaml => serde_yaml::to_string(&out)?,
-    };
-    print_stdout(&text)
+        ListFormat::Json => g.out.json(&out)?,
+        ListFormat::Yaml => g.out.data(&serde_yaml::to_string(&out)?),
+    }
+    Ok(())
 }
 
 fn remove(g: &Globals, name: &str) -> Result<()> {
     let out = ops::remove::remove(&g.store, name)?;
-    println!(
+    g.out.line(format!(
         "removed installation {} from {}",
         out.name,
         g.store.path().display()
-    );
-    g.note("next: run `deskrun up` to uninstall its runners from the cluster");
+    ));
+    g.out
+        .note("next: run `deskrun up` to uninstall its runners from the cluster");
     if !out.cache_dirs.is_empty() {
-        g.note("its host caches are kept (delete them by hand if you no longer need them):");
+        g.out
+            .note("its host caches are kept (delete them by hand if you no longer need them):");
         for dir in &out.cache_dirs {
-            g.note(format!("  {dir}"));
+            g.out.note(format!("  {dir}"));
         }
     }
     Ok(())
@@ -252,11 +252,14 @@ fn render(g: &Globals, args: RenderArgs) -> Result<()> {
         Some(dir) => {
             ops::render::write_dir(dir, &files)?;
             for f in &files {
-                println!("{}", dir.join(&f.path).display());
+                g.out.line(format!("{}", dir.join(&f.path).display()));
             }
             Ok(())
         }
-        None => print_stdout(&crate::render::to_stream(&files)),
+        None => {
+            g.out.data(&crate::render::to_stream(&files));
+            Ok(())
+        }
     }
 }
 
@@ -305,11 +308,19 @@ pub fn redact_error(config: Option<&std::path::Path>, text: &str) -> String {
 }
 
 /// Run `f` with a session: a runner that redacts every credential of the
-/// config and, with -v, echoes each command.
-fn with_session<T>(g: &Globals, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
+/// config and, with -v, echoes each command; step lines unless `steps` is
+/// false.
+fn with_session<T>(g: &Globals, steps: bool, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
     let secrets = g.store.load().map(|c| c.secrets()).unwrap_or_default();
-    let runner = Runner::new().with_secrets(secrets).echo(g.verbose >= 1);
-    let progress = Progress::new(g.quiet, g.verbose >= 1);
+    let runner = Runner::new()
+        .with_secrets(secrets)
+        .echo_to(g.out.echo_sink());
+    let printer = if steps {
+        g.out.clone()
+    } else {
+        Printer::silent()
+    };
+    let progress = Progress::new(&printer, g.out.verbose() >= 1);
     let session = Session {
         store: &g.store,
         runner: &runner,
@@ -331,22 +342,24 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
             scale_set: args.scale_set_chart,
         },
     };
-    let report = with_session(g, |s| ops::up::up(s, &opts))?;
+    let report = with_session(g, true, |s| ops::up::up(s, &opts))?;
     for notice in &report.notices {
-        g.note(format!("note: {notice}"));
+        g.out.note(format!("note: {notice}"));
     }
     if opts.dry_run {
-        println!(
+        g.out.line(format!(
             "plan for cluster {} (context {}, namespace {}); nothing was changed:",
             report.plan.cluster, report.plan.context, report.plan.namespace
-        );
-        print!("{}", crate::plan::columns(&report.plan.lines()));
+        ));
+        g.out
+            .data(&format!("{}", crate::plan::columns(&report.plan.lines())));
         return Ok(());
     }
     if report.applied {
-        println!("up: {}", report.summary());
+        g.out.line(format!("up: {}", report.summary()));
     } else {
-        println!("up: nothing to do; {}", report.summary());
+        g.out
+            .line(format!("up: nothing to do; {}", report.summary()));
     }
     let runs_on: Vec<&str> = report
         .plan
@@ -355,7 +368,8 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
         .map(|i| i.instance.as_str())
         .collect();
     if !runs_on.is_empty() {
-        g.note(format!("workflows use runs-on: {}", runs_on.join(" | ")));
+        g.out
+            .note(format!("workflows use runs-on: {}", runs_on.join(" | ")));
     }
     Ok(())
 }
@@ -366,49 +380,45 @@ fn down(g: &Globals, args: DownArgs) -> Result<()> {
         delete_cluster: args.delete_cluster,
         parallel: ops::up::DEFAULT_PARALLEL,
     };
-    let report = with_session(g, |s| ops::down::down(s, &opts))?;
+    let report = with_session(g, true, |s| ops::down::down(s, &opts))?;
     if !report.cluster_found {
-        println!("down: no kind cluster, nothing to uninstall");
+        g.out.line("down: no kind cluster, nothing to uninstall");
     } else if report.cluster_deleted {
-        println!("down: deleted the kind cluster");
+        g.out.line("down: deleted the kind cluster");
     } else if report.uninstalled.is_empty() {
-        println!("down: nothing deskrun deployed was found");
+        g.out.line("down: nothing deskrun deployed was found");
     } else {
-        println!("down: uninstalled {}", report.uninstalled.join(", "));
+        g.out.line(format!(
+            "down: uninstalled {}",
+            report.uninstalled.join(", ")
+        ));
     }
     if report.cluster_deleted {
-        g.note(
+        g.out.note(
             "registry mirrors and the images they cached are kept for the next cluster \
              (`deskrun cluster delete --mirrors` removes the containers)",
         );
     }
-    g.note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
+    g.out
+        .note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
     for dir in &report.cache_dirs {
-        g.note(format!("  {dir}"));
+        g.out.note(format!("  {dir}"));
     }
     Ok(())
 }
 
-/// `status` reads, it does not act: no progress lines.
-fn reading(g: &Globals) -> Globals {
-    Globals {
-        store: g.store.clone(),
-        verbose: g.verbose,
-        quiet: true,
-    }
-}
-
 fn status(g: &Globals, args: StatusArgs) -> Result<()> {
-    let quiet = reading(g);
     let name = args.name.as_deref();
     if args.watch {
-        return watch(&quiet, name, args.interval);
+        return watch(g, name, args.interval);
     }
-    let report = with_session(&quiet, |s| ops::status::status(s, name))?;
+    // Status reads, it does not act: no step lines.
+    let report = with_session(g, false, |s| ops::status::status(s, name))?;
     match args.output {
-        StatusFormat::Table => print_stdout(&ops::status::table(&report)),
-        StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n")),
+        StatusFormat::Table => g.out.data(&ops::status::table(&report)),
+        StatusFormat::Json => g.out.json(&report)?,
     }
+    Ok(())
 }
 
 /// `status --watch`: redraw the table in place, like `watch deskrun status`.
@@ -420,7 +430,7 @@ fn watch(g: &Globals, name: Option<&str>, interval: u32) -> Result<()> {
         );
     }
     let every = std::time::Duration::from_secs(interval.into());
-    with_session(g, |s| {
+    with_session(g, false, |s| {
         ops::status::watch(s, name, every, &mut |report| {
             let body = match report {
                 Ok(r) => ops::status::table(&r),
@@ -434,9 +444,10 @@ fn watch(g: &Globals, name: Option<&str>, interval: u32) -> Result<()> {
                 "\x1b[H\x1b[2Jevery {interval}s: deskrun status{}   (Ctrl-C to stop)\n\n{body}",
                 name.map(|n| format!(" {n}")).unwrap_or_default()
             );
-            match print_stdout(&frame) {
-                Ok(()) => std::ops::ControlFlow::Continue(()),
-                Err(_) => std::ops::ControlFlow::Break(()),
+            if g.out.try_data(&frame) {
+                std::ops::ControlFlow::Continue(())
+            } else {
+                std::ops::ControlFlow::Break(())
             }
         })
     })
@@ -464,78 +475,85 @@ fn logs(g: &Globals, args: LogsArgs) -> Result<()> {
     };
     // Lines come from several threads when several pods are followed; each
     // is written whole. A reader that went away (`| head`) ends it all.
-    let out: crate::exec::Sink = std::sync::Arc::new(|line: &str| {
-        let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, "{line}")
-            .and_then(|_| stdout.flush())
-            .is_err()
-        {
+    let printer = g.out.clone();
+    let out: crate::exec::Sink = std::sync::Arc::new(move |line: &str| {
+        if !printer.try_data(&format!("{line}\n")) {
             crate::exec::exit_stopping_children(0);
         }
     });
-    with_session(&reading(g), |s| {
-        ops::logs::logs(s, &req, out, &|n| g.note(format!("note: {n}")))
+    with_session(g, false, |s| {
+        ops::logs::logs(s, &req, out, &|n| g.out.note(format!("note: {n}")))
     })
 }
 
 fn jobs(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
-    let report = with_session(&reading(g), |s| ops::jobs::jobs(s, name))?;
+    let report = with_session(g, false, |s| ops::jobs::jobs(s, name))?;
     match format {
-        StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&report)? + "\n")),
+        StatusFormat::Json => g.out.json(&report),
         StatusFormat::Table if report.runners.is_empty() => {
-            g.note("no runners right now (an installation with min_runners 0 starts one per queued job)");
+            g.out.note("no runners right now (an installation with min_runners 0 starts one per queued job)");
             Ok(())
         }
-        StatusFormat::Table => print_stdout(&ops::jobs::table(&report)),
+        StatusFormat::Table => {
+            g.out.data(&ops::jobs::table(&report));
+            Ok(())
+        }
     }
 }
 
 fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
     match cmd {
         ClusterCommand::Create => {
-            let r = with_session(g, ops::cluster::cluster_create)?;
+            let r = with_session(g, true, ops::cluster::cluster_create)?;
             for notice in &r.notices {
-                g.note(format!("note: {notice}"));
+                g.out.note(format!("note: {notice}"));
             }
             if r.created {
-                println!("cluster: created");
+                g.out.line("cluster: created");
             } else {
-                println!("cluster: already exists (delete it first to change its mounts)");
+                g.out
+                    .line("cluster: already exists (delete it first to change its mounts)");
             }
         }
         ClusterCommand::Delete { mirrors } => {
-            let r = with_session(g, |s| ops::cluster::cluster_delete(s, mirrors))?;
+            let r = with_session(g, true, |s| ops::cluster::cluster_delete(s, mirrors))?;
             if r.deleted {
-                println!("cluster: deleted; host caches are kept");
+                g.out.line("cluster: deleted; host caches are kept");
             } else {
-                println!("cluster: does not exist");
+                g.out.line("cluster: does not exist");
             }
             if mirrors {
                 if r.mirrors_removed.is_empty() {
-                    println!("mirrors: none to remove");
+                    g.out.line("mirrors: none to remove");
                 } else {
-                    println!("mirrors: removed {}", r.mirrors_removed.join(", "));
+                    g.out
+                        .line(format!("mirrors: removed {}", r.mirrors_removed.join(", ")));
                 }
                 if let Some(root) = &r.mirror_root {
-                    g.note(format!(
+                    g.out.note(format!(
                         "the images they cached are kept in {root}; delete them with `sudo rm -rf {root}` if you want the space back"
                     ));
                 }
             } else {
-                g.note("registry mirrors are kept for the next cluster (`--mirrors` removes them)");
+                g.out.note(
+                    "registry mirrors are kept for the next cluster (`--mirrors` removes them)",
+                );
             }
         }
         ClusterCommand::Status { output } => {
-            let r = with_session(g, ops::cluster::cluster_status)?;
+            let r = with_session(g, true, ops::cluster::cluster_status)?;
             match output {
-                StatusFormat::Json => print_stdout(&(serde_json::to_string_pretty(&r)? + "\n"))?,
+                StatusFormat::Json => g.out.json(&r)?,
                 StatusFormat::Table => {
                     let state = match (r.exists, r.running) {
                         (false, _) => "absent",
                         (true, Some(true)) => "running",
                         (true, _) => "stopped",
                     };
-                    println!("cluster {} {state} (context {})", r.name, r.context);
+                    g.out.line(format!(
+                        "cluster {} {state} (context {})",
+                        r.name, r.context
+                    ));
                     for m in &r.wanted_mounts {
                         let ok = if r.missing_mounts.contains(m) {
                             "MISSING"
@@ -544,29 +562,18 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                         } else {
                             "-"
                         };
-                        println!("mount {m} {ok}");
+                        g.out.line(format!("mount {m} {ok}"));
                     }
                     if !r.missing_mounts.is_empty() {
-                        println!(
-                            "fix: `deskrun down --delete-cluster && deskrun up` re-creates the cluster with every mount (host caches are kept)"
-                        );
+                        g.out.line("fix: `deskrun down --delete-cluster && deskrun up` re-creates the cluster with every mount (host caches are kept)");
                     }
-                    print!(
+                    g.out.data(&format!(
                         "{}",
                         ops::mirrors::mirror_lines(&r.mirrors, r.mirror_notice.as_deref())
-                    );
+                    ));
                 }
             }
         }
     }
     Ok(())
-}
-
-/// Print to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.context("cannot write to standard output"),
-    }
 }

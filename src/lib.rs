@@ -1,8 +1,18 @@
 //! deskrun: run GitHub Actions jobs on your own machine, through Actions
 //! Runner Controller on a local kind cluster.
 //!
-//! The library holds all the work; `src/main.rs` and `src/cli.rs` only parse
-//! flags and print. Pure core: [`model`], [`validate`], [`config`], [`render`].
+//! The library holds all the work. `src/main.rs` sets up logging and the
+//! [`output::Printer`]; [`cli`] holds the clap types and [`commands`] one
+//! small function per command that calls [`ops`] and prints through the
+//! printer.
+//!
+//! - Pure core (never runs a tool): [`model`], [`validate`], [`config`],
+//!   [`render`], [`plan`], and [`observed`] (what was seen in the cluster).
+//! - The seam to the outside: [`exec::ToolRunner`]; [`tools`] knows each
+//!   tool's argv, [`observe`] reads the cluster into [`observed::Observed`].
+//! - [`testing`]: an in-process fake of kind/helm/kubectl/docker behind
+//!   the same seam, for tests and benches.
+#![forbid(unsafe_code)]
 
 pub mod checks;
 pub mod cli;
@@ -16,6 +26,7 @@ pub mod model;
 pub mod observe;
 pub mod observed;
 pub mod ops;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod render;

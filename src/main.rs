@@ -1,6 +1,7 @@
 use clap::Parser;
 use deskrun::cli::Cli;
 use deskrun::error::exit_code;
+use deskrun::output::Printer;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
@@ -25,14 +26,18 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    // Ctrl-C stops the children, removes temp files and exits 130.
+    // Ctrl-C stops the children and exits 130.
     deskrun::exec::install_interrupt_handler();
+    // Every byte deskrun shows goes through it: a closed stdout or stderr
+    // ends the output, never the work, and never panics.
+    let out = Printer::new(cli.quiet, cli.verbose);
     let config = cli.config.clone();
-    if let Err(err) = deskrun::commands::run(cli) {
+    let result = deskrun::commands::run(cli, &out).and_then(|()| out.finish());
+    if let Err(err) = result {
         // Tool errors are redacted where they are made; this catches what
         // else could quote a tool's output (e.g. a JSON parse error).
         let text = deskrun::commands::redact_error(config.as_deref(), &format!("{err:#}"));
-        eprintln!("error: {text}");
+        out.error(text);
         std::process::exit(exit_code(&err));
     }
 }

@@ -377,9 +377,5 @@ impl Plan {
 
 /// Format rows as aligned columns.
 pub fn columns(rows: &[[String; 3]]) -> String {
-    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
-    rows.iter()
-        .map(|r| format!("{:<w0$}  {:<w1$}  {}\n", r[0], r[1], r[2]))
-        .collect()
+    crate::output::table(rows)
 }

@@ -1,8 +1,9 @@
 //! Step output for long commands: one line per finished step with its
 //! elapsed time; on a terminal, a spinner line shows the running steps.
-//! Plain lines (no escape codes) when stderr is not a terminal.
+//! Plain lines (no escape codes) when stderr is not a terminal. All of it
+//! is written through the [`Printer`].
 
-use std::io::{IsTerminal, Write};
+use crate::output::Printer;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,8 +18,7 @@ struct Shared {
 }
 
 pub struct Progress {
-    quiet: bool,
-    spinner: bool,
+    printer: Printer,
     shared: Arc<Shared>,
     ticker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -30,15 +30,11 @@ pub struct Step {
     start: Instant,
 }
 
-fn clear_line() {
-    eprint!("\r\x1b[2K");
-}
-
 impl Progress {
-    /// `quiet`: print nothing. `plain`: never draw a spinner (e.g. with -v,
-    /// whose command echo would interleave with it).
-    pub fn new(quiet: bool, plain: bool) -> Self {
-        let spinner = !quiet && !plain && std::io::stderr().is_terminal();
+    /// Steps are printed unless the printer is quiet. `plain`: never draw
+    /// a spinner (e.g. with -v, whose command echo would interleave with it).
+    pub fn new(printer: &Printer, plain: bool) -> Self {
+        let spinner = !plain && printer.live();
         let shared = Arc::new(Shared {
             running: Mutex::new(Vec::new()),
             next_id: Mutex::new(0),
@@ -46,6 +42,7 @@ impl Progress {
         });
         let ticker = spinner.then(|| {
             let shared = Arc::clone(&shared);
+            let printer = printer.clone();
             std::thread::spawn(move || {
                 let mut frame = 0;
                 while !shared.stop.load(Ordering::Relaxed) {
@@ -54,14 +51,12 @@ impl Progress {
                         if let Some((_, _, since)) = running.first() {
                             let names: Vec<&str> =
                                 running.iter().map(|(_, n, _)| n.as_str()).collect();
-                            clear_line();
-                            eprint!(
+                            printer.status(&format!(
                                 "{} {} ({:.0}s)",
                                 FRAMES[frame % FRAMES.len()],
                                 names.join(", "),
                                 since.elapsed().as_secs_f64()
-                            );
-                            let _ = std::io::stderr().flush();
+                            ));
                         }
                     }
                     frame += 1;
@@ -70,11 +65,14 @@ impl Progress {
             })
         });
         Progress {
-            quiet,
-            spinner,
+            printer: printer.clone(),
             shared,
             ticker: Mutex::new(ticker),
         }
+    }
+
+    pub fn printer(&self) -> &Printer {
+        &self.printer
     }
 
     pub fn start(&self, name: impl Into<String>) -> Step {
@@ -104,19 +102,15 @@ impl Progress {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         running.retain(|(id, _, _)| *id != step.id);
-        if self.quiet {
-            return;
-        }
-        if self.spinner {
-            clear_line();
-        }
         let secs = step.start.elapsed().as_secs_f64();
         let detail = if detail.is_empty() {
             String::new()
         } else {
             format!(": {detail}")
         };
-        eprintln!("{status:<4}  {} ({secs:.1}s){detail}", step.name);
+        // Under the lock, so the spinner cannot redraw in between.
+        self.printer
+            .note(format!("{status:<4}  {} ({secs:.1}s){detail}", step.name));
     }
 
     pub fn done(&self, step: Step) {
@@ -124,23 +118,8 @@ impl Progress {
     }
 
     pub fn failed(&self, step: Step) {
-        self.finish(step, "FAIL", "");
-    }
-
-    /// A line outside any step (silenced by quiet).
-    pub fn say(&self, text: &str) {
-        if self.quiet {
-            return;
-        }
-        let _guard = self
-            .shared
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if self.spinner {
-            clear_line();
-        }
-        eprintln!("{text}");
+        let fail = self.printer.paint("FAIL", "1;31");
+        self.finish(step, &fail, "");
     }
 }
 
@@ -149,7 +128,7 @@ impl Drop for Progress {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();
-            clear_line();
+            self.printer.clear_status();
         }
     }
 }

@@ -1875,7 +1875,7 @@ impl Env {
     pub fn with<T>(&self, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
         let secrets = self.store.load().map(|c| c.secrets()).unwrap_or_default();
         let runner = Redact::new(&self.fake, secrets);
-        let progress = Progress::new(true, true);
+        let progress = Progress::new(&crate::output::Printer::silent(), true);
         let session = Session {
             store: &self.store,
             runner: &runner,

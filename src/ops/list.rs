@@ -92,27 +92,7 @@ pub fn table(out: &ListOutput) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.push('\n');
-        s
-    };
-    let mut text = line(header.to_vec());
-    for row in &rows {
-        text.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    text
+    let mut table = vec![header.map(String::from)];
+    table.extend(rows);
+    crate::output::table(&table)
 }

@@ -52,7 +52,7 @@ impl Session<'_> {
             .open(&path)
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
         if file.try_lock().is_err() {
-            self.progress.say(&format!(
+            self.progress.printer().note(format!(
                 "another deskrun up/down is running on this config ({}); waiting for it to finish",
                 path.display()
             ));

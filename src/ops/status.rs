@@ -344,21 +344,7 @@ pub fn table(r: &StatusReport) -> String {
             ]);
         }
     }
-    let mut widths = [0usize; 9];
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.len());
-        }
-    }
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&crate::output::table(&rows));
     for name in &r.not_in_config {
         out.push_str(&format!(
             "not in config: {name} (deployed by deskrun; `deskrun up` removes it)\n"

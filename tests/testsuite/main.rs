@@ -5,4 +5,5 @@
 mod faults;
 mod mirrors;
 mod ops;
+mod output;
 mod runners;
