@@ -351,8 +351,7 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
             "plan for cluster {} (context {}, namespace {}); nothing was changed:",
             report.plan.cluster, report.plan.context, report.plan.namespace
         ));
-        g.out
-            .data(&format!("{}", crate::plan::columns(&report.plan.lines())));
+        g.out.data(&crate::plan::columns(&report.plan.lines()));
         return Ok(());
     }
     if report.applied {
@@ -567,9 +566,9 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                     if !r.missing_mounts.is_empty() {
                         g.out.line("fix: `deskrun down --delete-cluster && deskrun up` re-creates the cluster with every mount (host caches are kept)");
                     }
-                    g.out.data(&format!(
-                        "{}",
-                        ops::mirrors::mirror_lines(&r.mirrors, r.mirror_notice.as_deref())
+                    g.out.data(&ops::mirrors::mirror_lines(
+                        &r.mirrors,
+                        r.mirror_notice.as_deref(),
                     ));
                 }
             }
