@@ -19,7 +19,13 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 130 interrupted.";
 #[command(name = "deskrun", version, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// Config file [default: $XDG_CONFIG_HOME/deskrun/config.yaml]
-    #[arg(long, global = true, env = "DESKRUN_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "DESKRUN_CONFIG",
+        value_name = "FILE",
+        allow_hyphen_values = true
+    )]
     pub config: Option<PathBuf>,
 
     /// More output: -v echoes every tool command (credentials redacted), -vv adds timings, -vvv traces
@@ -213,11 +219,11 @@ pub struct UpArgs {
     pub chart_version: Option<String>,
 
     /// Controller chart: an oci:// reference or a local chart directory
-    #[arg(long, value_name = "SOURCE")]
+    #[arg(long, value_name = "SOURCE", allow_hyphen_values = true)]
     pub controller_chart: Option<String>,
 
     /// Scale-set chart: an oci:// reference or a local chart directory
-    #[arg(long, value_name = "SOURCE")]
+    #[arg(long, value_name = "SOURCE", allow_hyphen_values = true)]
     pub scale_set_chart: Option<String>,
 }
 
@@ -316,6 +322,14 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JobContainerArg {
+    /// A job without `container:` fails at once
+    Required,
+    /// A job without `container:` runs its steps in the runner pod (no Docker there)
+    Optional,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthTypeArg {
     Pat,
     GithubApp,
@@ -355,15 +369,36 @@ pub struct AddArgs {
     pub instances: u32,
 
     /// Host-path cache mounted at PATH in the job; HOST_PATH:PATH picks the host directory (repeatable)
-    #[arg(long = "cache", value_name = "PATH|HOST_PATH:PATH")]
+    #[arg(
+        long = "cache",
+        value_name = "PATH|HOST_PATH:PATH",
+        allow_hyphen_values = true
+    )]
     pub caches: Vec<String>,
+
+    /// Whether a job must declare `container:` (kubernetes modes) [default: required in kubernetes,
+    /// optional in cached-privileged-kubernetes, where a job without one runs in the unprivileged runner pod]
+    #[arg(long, value_enum, value_name = "RULE")]
+    pub job_container: Option<JobContainerArg>,
+
+    /// Give glibc-less job images (nixos/nix, Nixery, Alpine) the glibc loader and libraries that
+    /// JavaScript actions' node needs, mounted at /lib64 and /lib/x86_64-linux-gnu (kubernetes modes,
+    /// x86-64). Breaks job images that have their own glibc (ubuntu, debian): only for images without one
+    #[arg(long)]
+    pub glibc_compat: bool,
 
     /// Credential type
     #[arg(long, value_enum, default_value_t = AuthTypeArg::Pat)]
     pub auth_type: AuthTypeArg,
 
     /// Credential: a PAT, or the GitHub App's private key (visible in shell history and `ps`; prefer the next two)
-    #[arg(long, value_name = "VALUE", group = "credential")]
+    // allow_hyphen_values: a PEM key starts with `-----BEGIN`.
+    #[arg(
+        long,
+        value_name = "VALUE",
+        group = "credential",
+        allow_hyphen_values = true
+    )]
     pub auth_value: Option<String>,
 
     /// Read the credential from standard input
@@ -371,15 +406,20 @@ pub struct AddArgs {
     pub auth_value_stdin: bool,
 
     /// Read the credential from a file
-    #[arg(long, value_name = "FILE", group = "credential")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        group = "credential",
+        allow_hyphen_values = true
+    )]
     pub auth_value_file: Option<PathBuf>,
 
     /// GitHub App id or client id (with --auth-type github-app)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub app_id: Option<String>,
 
     /// GitHub App installation id (with --auth-type github-app)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub installation_id: Option<String>,
 
     /// Extra scale-set label: jobs with `runs-on: [LABEL, ...]` run here too (repeatable)
@@ -401,7 +441,7 @@ pub struct RenderArgs {
     pub names: Vec<String>,
 
     /// Write files into DIR instead of printing one YAML stream
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", allow_hyphen_values = true)]
     pub output_dir: Option<PathBuf>,
 
     /// Show credentials instead of redacting them

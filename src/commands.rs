@@ -2,14 +2,14 @@
 //! Data goes to stdout; progress, hints and errors to stderr.
 
 use crate::cli::{
-    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, ListFormat, LogsArgs, ModeArg,
-    RenderArgs, StatusArgs, StatusFormat, UpArgs,
+    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, JobContainerArg, ListFormat,
+    LogsArgs, ModeArg, RenderArgs, StatusArgs, StatusFormat, UpArgs,
 };
 use crate::config::{Store, default_path};
 use crate::error::input;
 use crate::exec::Runner;
 use crate::input_bail;
-use crate::model::{Auth, Mode};
+use crate::model::{Auth, JobContainer, Mode};
 use crate::ops;
 use crate::ops::session::Session;
 use crate::output::Printer;
@@ -64,6 +64,13 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
             g.out.data_bytes(&script);
             Ok(())
         }
+    }
+}
+
+pub fn job_container(j: JobContainerArg) -> JobContainer {
+    match j {
+        JobContainerArg::Required => JobContainer::Required,
+        JobContainerArg::Optional => JobContainer::Optional,
     }
 }
 
@@ -146,6 +153,8 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         max_runners: args.max_runners,
         instances: args.instances,
         caches: args.caches.clone(),
+        job_container: args.job_container.map(job_container),
+        glibc_compat: args.glibc_compat,
         auth: auth(&args)?,
         replace: args.replace,
         labels: args.labels.clone(),

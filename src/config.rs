@@ -200,6 +200,8 @@ mod tests {
             max_runners: 5,
             instances: 1,
             caches: vec![],
+            job_container: None,
+            glibc_compat: false,
             auth: Auth::Pat {
                 token: "test-token-123".into(),
             },

@@ -118,6 +118,14 @@ pub struct Installation {
     pub instances: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caches: Vec<Cache>,
+    /// Whether a job must declare `container:`; absent means the mode's
+    /// default ([`Mode::default_job_container`]). Not allowed in dind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_container: Option<JobContainer>,
+    /// Give glibc-less job images (nixos/nix, Alpine) the glibc loader and
+    /// libraries the runner's node needs (kubernetes modes only).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub glibc_compat: bool,
     pub auth: Auth,
     /// Extra scale-set labels (the chart's `scaleSetLabels`): a job whose
     /// `runs-on:` lists only labels of the scale set runs here.
@@ -144,6 +152,8 @@ impl Default for Installation {
             max_runners: 5,
             instances: 1,
             caches: vec![],
+            job_container: None,
+            glibc_compat: false,
             auth: Auth::Pat {
                 token: String::new(),
             },
@@ -153,7 +163,19 @@ impl Default for Installation {
     }
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl Installation {
+    /// The job-container rule in effect: the setting, else the mode's
+    /// default; `None` in dind, where jobs run in the runner container.
+    pub fn effective_job_container(&self) -> Option<JobContainer> {
+        self.job_container
+            .or_else(|| self.mode.default_job_container())
+            .filter(|_| self.mode != Mode::Dind)
+    }
+
     /// The scale-set names: `<name>` for one instance, `<name>-1..N` for several.
     /// Workflows use them in `runs-on:`.
     pub fn instance_names(&self, name: &str) -> Vec<String> {
@@ -191,6 +213,49 @@ impl Mode {
             Mode::CachedPrivilegedKubernetes => "cached-privileged-kubernetes",
             Mode::Dind => "dind",
         }
+    }
+}
+
+impl Mode {
+    /// `required` in kubernetes (ARC's own default), `optional` in
+    /// cached-privileged-kubernetes (a job without `container:` runs in the
+    /// unprivileged runner pod), none in dind.
+    pub fn default_job_container(self) -> Option<JobContainer> {
+        match self {
+            Mode::Kubernetes => Some(JobContainer::Required),
+            Mode::CachedPrivilegedKubernetes => Some(JobContainer::Optional),
+            Mode::Dind => None,
+        }
+    }
+
+    /// The modes whose jobs run in pods made by the container hooks.
+    pub fn is_kubernetes(self) -> bool {
+        matches!(self, Mode::Kubernetes | Mode::CachedPrivilegedKubernetes)
+    }
+}
+
+/// Whether a job must declare `container:` (ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobContainer {
+    /// A job without `container:` fails at once.
+    Required,
+    /// A job without `container:` runs its steps in the runner pod.
+    Optional,
+}
+
+impl JobContainer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobContainer::Required => "required",
+            JobContainer::Optional => "optional",
+        }
+    }
+}
+
+impl fmt::Display for JobContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -4,7 +4,7 @@
 //! parsed, and patched structurally (never by string concatenation), so a
 //! cache path with `: ` or `#` in it is just a string value.
 
-use crate::model::{Auth, ClusterSettings, Config, Installation, Mode};
+use crate::model::{Auth, ClusterSettings, Config, Installation, JobContainer, Mode};
 use anyhow::{Context, Result, bail};
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
@@ -22,6 +22,17 @@ const HOOK_WIRING: &str = include_str!("../templates/hook-wiring.yaml");
 const HOOK_CONFIGMAP: &str = include_str!("../templates/hook-extension-configmap.yaml");
 const JOB_POD: &str = include_str!("../templates/job-pod.yaml");
 const JOB_POD_PRIVILEGED: &str = include_str!("../templates/job-pod-privileged.yaml");
+const JOB_POD_GLIBC_COMPAT: &str = include_str!("../templates/job-pod-glibc-compat.yaml");
+const JOB_POD_NOVOLUME_FS_INIT: &str = include_str!("../templates/job-pod-novolume-fs-init.yaml");
+
+/// The runner env var that decides whether a job must declare `container:`.
+/// The chart adds it (as "true") only when the runner's env lacks it, so
+/// deskrun always sets it itself.
+pub const REQUIRE_JOB_CONTAINER_ENV: &str = "ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER";
+/// Where the runner's x86-64 glibc loader is (`/lib64/ld-linux-x86-64.so.2`)
+/// and where that loader looks for libraries: the glibc-compat mounts.
+pub const GLIBC_COMPAT_MOUNTS: [&str; 2] = ["/lib64", "/lib/x86_64-linux-gnu"];
+const GLIBC_COMPAT_VOLUME: &str = "glibc-compat";
 
 /// Shown instead of a credential when secrets are not requested. Non-empty so
 /// that the chart still accepts the values.
@@ -340,11 +351,11 @@ pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
 
 /// Whether an instance of this installation uses a hook extension: the
 /// privileged mode always does; the kubernetes mode when something must
-/// reach the job pod (caches, env).
+/// reach the job pod (caches, env, glibc-compat).
 pub fn uses_hook_extension(inst: &Installation) -> bool {
     match inst.mode {
         Mode::CachedPrivilegedKubernetes => true,
-        Mode::Kubernetes => !inst.caches.is_empty() || !inst.env.is_empty(),
+        Mode::Kubernetes => !inst.caches.is_empty() || !inst.env.is_empty() || inst.glibc_compat,
         Mode::Dind => false,
     }
 }
@@ -369,6 +380,98 @@ fn container_patch(list: &str, container: Mapping) -> Value {
     let mut top = Mapping::new();
     set(&mut top, "template", Value::Mapping(template));
     Value::Mapping(top)
+}
+
+/// The image of the runner container in scale-set values.
+fn runner_image(values: &mut Value) -> Result<String> {
+    let spec = values
+        .get_mut("template")
+        .and_then(|t| t.get_mut("spec"))
+        .context("values have no template.spec")?;
+    container(spec, "containers", "runner")?
+        .get("image")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .context("the runner container has no image")
+}
+
+/// Set ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER on the runner container.
+fn set_require_job_container(values: &mut Value, rule: JobContainer) -> Result<()> {
+    let spec = values
+        .get_mut("template")
+        .and_then(|t| t.get_mut("spec"))
+        .context("values have no template.spec")?;
+    let env = seq_at(container(spec, "containers", "runner")?, &[], "env");
+    env.retain(|e| e.get("name").and_then(Value::as_str) != Some(REQUIRE_JOB_CONTAINER_ENV));
+    let value = match rule {
+        JobContainer::Required => "true",
+        JobContainer::Optional => "false",
+    };
+    env.push(str_map(&[
+        ("name", REQUIRE_JOB_CONTAINER_ENV),
+        ("value", value),
+    ]));
+    Ok(())
+}
+
+/// Add the glibc-compat init container, emptyDir and job-container mounts to
+/// a job-pod patch. The hooks replace the job pod's initContainers with the
+/// patch's, so in kubernetes-novolume (cached-privileged-kubernetes) the
+/// hooks' own fs-init comes first; the kubernetes hooks add none.
+fn add_glibc_compat(spec: &mut Value, mode: Mode, image: &str) -> Result<()> {
+    let with_image = |name: &'static str, text: &'static str| {
+        let mut c = parse_template(name, text);
+        if let Some(m) = c.as_mapping_mut() {
+            set(m, "image", image);
+        }
+        c
+    };
+    let mut inits = Vec::new();
+    if mode == Mode::CachedPrivilegedKubernetes {
+        inits.push(with_image(
+            "job-pod-novolume-fs-init.yaml",
+            JOB_POD_NOVOLUME_FS_INIT,
+        ));
+    }
+    inits.push(with_image(
+        "job-pod-glibc-compat.yaml",
+        JOB_POD_GLIBC_COMPAT,
+    ));
+    seq_at(spec, &[], "initContainers").extend(inits);
+    seq_at(container(spec, "containers", "$job")?, &[], "volumeMounts").extend(
+        GLIBC_COMPAT_MOUNTS
+            .iter()
+            .map(|p| volume_mount(GLIBC_COMPAT_VOLUME, p)),
+    );
+    let mut volume = Mapping::new();
+    set(&mut volume, "name", GLIBC_COMPAT_VOLUME);
+    set(&mut volume, "emptyDir", Value::Mapping(Mapping::new()));
+    seq_at(spec, &[], "volumes").push(Value::Mapping(volume));
+    Ok(())
+}
+
+/// A job pod that mounts the node's /proc shares the node's PID and IPC
+/// namespaces: containerd started inside the job writes OOM scores under
+/// /proc/<pid> for the PIDs it sees, which must be the node's PIDs ("failed
+/// to adjust OOM score for shim ... no such file or directory" otherwise).
+/// The hooks copy pod-level keys of the patch into the job pod.
+fn share_host_namespaces_with_node_proc(spec: &mut Value) {
+    let mounts_proc = spec
+        .get("volumes")
+        .and_then(Value::as_sequence)
+        .is_some_and(|vs| {
+            vs.iter().any(|v| {
+                v.get("hostPath")
+                    .and_then(|h| h.get("path"))
+                    .and_then(Value::as_str)
+                    == Some("/proc")
+            })
+        });
+    if mounts_proc {
+        let m = map_at(spec, &[]);
+        set(m, "hostPID", true);
+        set(m, "hostIPC", true);
+    }
 }
 
 /// Render one instance of an installation.
@@ -446,6 +549,9 @@ pub fn render_instance(
             seq_at(spec, &[], "volumes").extend(cache_volumes.iter().cloned());
         }
     }
+    if let Some(rule) = inst.effective_job_container() {
+        set_require_job_container(&mut values, rule)?;
+    }
 
     if !inst.env.is_empty() {
         let mut runner = Mapping::new();
@@ -484,6 +590,10 @@ pub fn render_instance(
             seq_at(job, &[], "env").extend(env_list(&inst.env));
         }
         seq_at(spec, &[], "volumes").extend(cache_volumes);
+        if inst.glibc_compat {
+            add_glibc_compat(spec, inst.mode, &runner_image(&mut values)?)?;
+        }
+        share_host_namespaces_with_node_proc(spec);
 
         let mut cm = parse_template("hook-extension-configmap.yaml", HOOK_CONFIGMAP);
         let meta = map_at(&mut cm, &["metadata"]);

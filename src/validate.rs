@@ -518,6 +518,35 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
         validate_env_name("env", key)?;
         validate_env_value("env", key, value)?;
     }
+    if inst.glibc_compat
+        && let Some(c) = caches.iter().find(|c| {
+            crate::render::GLIBC_COMPAT_MOUNTS
+                .iter()
+                .any(|m| is_under(&c.path, m) || is_under(m, &c.path))
+        })
+    {
+        input_bail!(
+            "invalid cache path {:?}: with --glibc-compat deskrun mounts the glibc loader and libraries at {} \
+             in the job container; choose another path",
+            c.path,
+            crate::render::GLIBC_COMPAT_MOUNTS.join(" and ")
+        );
+    }
+    if inst.mode == Mode::Dind {
+        if let Some(jc) = inst.job_container {
+            input_bail!(
+                "invalid --job-container {jc} for dind mode: there a job's steps run in the runner container \
+                 and a job `container:` is started by the dind daemon, so a job container is always optional; \
+                 drop --job-container (job_container) or use a kubernetes mode"
+            );
+        }
+        if inst.glibc_compat {
+            input_bail!(
+                "invalid --glibc-compat for dind mode: it changes the job pod that the kubernetes modes create \
+                 and dind has none; drop --glibc-compat (glibc_compat) or use a kubernetes mode"
+            );
+        }
+    }
     Ok(Installation {
         repository,
         caches,

@@ -380,6 +380,10 @@ fn list_table_has_a_row_per_installation() {
     assert_eq!(row("ci")[1], "kubernetes");
     assert_eq!(row("ci")[2], "3");
     assert_eq!(row("app-runner")[1], "dind");
+    assert!(lines[0].contains("JOB-CONTAINER"), "{out}");
+    assert_eq!(row("docker-runner")[4], "optional");
+    assert_eq!(row("ci")[4], "required");
+    assert_eq!(row("app-runner")[4], "-");
     assert!(out.stdout.contains("/srv/ci/npm:/root/.npm"), "{out}");
     assert!(!out.all().contains(TOKEN));
     assert!(!out.all().contains("FAKE-KEY"));
@@ -414,6 +418,8 @@ fn list_json_and_yaml_have_the_documented_shape() {
         "min_runners",
         "max_runners",
         "caches",
+        "job_container",
+        "glibc_compat",
         "auth_type",
         "runs_on",
         "labels",
@@ -450,6 +456,11 @@ fn list_json_and_yaml_have_the_documented_shape() {
     assert_eq!(list[0]["caches"], serde_json::json!([]));
     assert_eq!(list[0]["runs_on"], serde_json::json!(["app-runner"]));
     assert_eq!(list[2]["max_runners"], 1);
+    // The job-container rule in effect: each mode's default; none in dind.
+    assert_eq!(list[0]["job_container"], Json::Null);
+    assert_eq!(ci["job_container"], "required");
+    assert_eq!(list[2]["job_container"], "optional");
+    assert!(list.iter().all(|i| i["glibc_compat"] == false));
 
     // YAML: the same document.
     let out = env.run(&["list", "--output", "yaml"]);
@@ -1129,4 +1140,238 @@ fn logs_jobs_and_watch_refuse_bad_input_without_a_cluster() {
     let out = env.run(&["jobs", "nope"]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("deskrun list"), "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// Settings and inputs from real clusters and real users (issue 10)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn job_container_and_glibc_compat_are_stored_listed_and_refused_in_dind() {
+    let env = Env::new();
+    env.add("nix", &["--job-container", "optional", "--glibc-compat"]);
+    env.add(
+        "strict",
+        &[
+            "--mode",
+            "cached-privileged-kubernetes",
+            "--job-container",
+            "required",
+        ],
+    );
+    let text = env.text();
+    assert!(text.contains("job_container: optional"), "{text}");
+    assert!(text.contains("job_container: required"), "{text}");
+    assert!(text.contains("glibc_compat: true"), "{text}");
+    let out = env.run(&["list"]);
+    out.ok();
+    let row = |name: &str| -> Vec<String> {
+        out.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(row("nix")[4], "optional+glibc-compat", "{out}");
+    assert_eq!(row("strict")[4], "required", "{out}");
+    let json: Json = serde_json::from_str(&env.run(&["list", "-o", "json"]).stdout).unwrap();
+    assert_eq!(json["installations"][0]["glibc_compat"], true);
+    assert_eq!(json["installations"][0]["job_container"], "optional");
+
+    // dind: refused, the config left byte for byte.
+    let before = env.bytes();
+    for flags in [
+        &["--job-container", "optional"][..],
+        &["--glibc-compat"][..],
+    ] {
+        let out = Out::of(
+            env.cmd()
+                .args([
+                    "add",
+                    "d",
+                    "--repository",
+                    REPO,
+                    "--mode",
+                    "dind",
+                    "--auth-value-stdin",
+                ])
+                .args(flags)
+                .write_stdin(TOKEN)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            out.stderr.contains("dind") && out.stderr.contains(flags[0]),
+            "{out}"
+        );
+        assert_eq!(env.bytes(), before);
+    }
+    // An unknown rule is a usage error naming the valid ones.
+    let out = Out::of(
+        env.cmd()
+            .args([
+                "add",
+                "x",
+                "--repository",
+                REPO,
+                "--job-container",
+                "sometimes",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("required") && out.stderr.contains("optional"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_help_of_glibc_compat_warns_about_images_with_their_own_glibc() {
+    let env = Env::new();
+    let out = Out::of(env.cmd().args(["add", "--help"]).output().unwrap());
+    out.ok();
+    let help = out.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("--glibc-compat"), "{help}");
+    assert!(
+        help.contains("Breaks job images that have their own glibc"),
+        "{help}"
+    );
+    assert!(help.contains("--job-container"), "{help}");
+}
+
+#[test]
+fn values_starting_with_a_dash_are_values() {
+    let env = Env::new();
+    // A GitHub App key given inline: `--auth-value "$(cat key.pem)"`.
+    let out = env.run(&[
+        "add",
+        "app",
+        "--repository",
+        "https://github.com/my-org",
+        "--auth-type",
+        "github-app",
+        "--app-id",
+        "123456",
+        "--installation-id",
+        "7654321",
+        "--auth-value",
+        PEM.trim_end(),
+    ]);
+    out.ok();
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    match &config.installations["app"].auth {
+        deskrun::model::Auth::GithubApp { private_key, .. } => {
+            assert_eq!(private_key, PEM.trim_end())
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!out.all().contains("FAKE-KEY"), "{out}");
+
+    // Paths that start with '-' (relative to the working directory).
+    fs::write(env.dir.path().join("-token"), TOKEN).unwrap();
+    let out = Out::of(
+        env.cmd()
+            .current_dir(env.dir.path())
+            .args([
+                "add",
+                "dash",
+                "--repository",
+                REPO,
+                "--auth-value-file",
+                "-token",
+            ])
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    let out = Out::of(
+        env.cmd()
+            .current_dir(env.dir.path())
+            .args(["render", "--output-dir", "-rendered"])
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(
+        env.dir.path().join("-rendered/dash/values.yaml").exists(),
+        "{out}"
+    );
+    let out = Out::of(
+        env.bare()
+            .current_dir(env.dir.path())
+            .args(["--config", "-other.yaml", "list"])
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    // A cache value starting with '-' reaches deskrun's own check (a relative
+    // path), not clap's "unexpected argument".
+    let out = Out::of(
+        env.cmd()
+            .args([
+                "add",
+                "c",
+                "--repository",
+                REPO,
+                "--auth-value-stdin",
+                "--cache",
+                "-x",
+            ])
+            .write_stdin(TOKEN)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("absolute"), "{out}");
+}
+
+#[test]
+fn instances_with_runner_counts_of_one_are_accepted() {
+    let env = Env::new();
+    env.add("ci", &["--instances", "3", "--max-runners", "1"]);
+    env.add(
+        "ci2",
+        &[
+            "--instances",
+            "2",
+            "--min-runners",
+            "1",
+            "--max-runners",
+            "1",
+        ],
+    );
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    for name in ["ci", "ci2"] {
+        let i = &config.installations[name];
+        assert_eq!((i.min_runners, i.max_runners), (1, 1), "{name}");
+    }
+    for (flag, n) in [("--max-runners", "2"), ("--min-runners", "0")] {
+        let out = Out::of(
+            env.cmd()
+                .args([
+                    "add",
+                    "x",
+                    "--repository",
+                    REPO,
+                    "--auth-value-stdin",
+                    "--instances",
+                    "3",
+                    flag,
+                    n,
+                ])
+                .write_stdin(TOKEN)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains("exactly one runner"),
+            "{out}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ mod common;
 
 use common::{app, caches, pat};
 use deskrun::config::Store;
-use deskrun::model::{Auth, Cache, Installation, Mode};
+use deskrun::model::{Auth, Cache, Installation, JobContainer, Mode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -353,5 +353,77 @@ fn labels_and_env_reach_the_autoscaling_runner_set() {
             Some("a: b #c \"d\""),
             "{instance}"
         );
+    }
+}
+
+#[test]
+fn job_container_rule_and_glibc_compat_pass_the_real_chart_and_our_rule_wins() {
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let with = |mut inst: Installation, job: Option<JobContainer>, glibc: bool| {
+        inst.job_container = job;
+        inst.glibc_compat = glibc;
+        inst
+    };
+    let dir = render_dir(
+        tmp.path(),
+        vec![
+            (
+                "k8s-glibc",
+                with(
+                    installation(Mode::Kubernetes, 1, vec![], pat()),
+                    Some(JobContainer::Optional),
+                    true,
+                ),
+            ),
+            (
+                "priv-glibc",
+                with(
+                    installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
+                    None,
+                    true,
+                ),
+            ),
+            (
+                "priv-required",
+                with(
+                    installation(Mode::CachedPrivilegedKubernetes, 1, vec![], pat()),
+                    Some(JobContainer::Required),
+                    false,
+                ),
+            ),
+            ("k8s", installation(Mode::Kubernetes, 1, vec![], pat())),
+        ],
+        true,
+    );
+    std::fs::remove_dir_all(dir.join("controller")).unwrap();
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    // Every values file renders, and every job-pod patch (hostPID/hostIPC,
+    // initContainers, the emptyDir) fits the PodSpec schema.
+    assert_eq!(out.code, 0, "{}", out.output);
+    assert_eq!(tally(&out.output), (4 * 2 + 3, 0), "{}", out.output);
+
+    // The chart adds ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER=true unless the
+    // runner's env has it: the runner Helm would create has exactly ours.
+    for (instance, want) in [
+        ("k8s-glibc", "false"),
+        ("priv-glibc", "false"),
+        ("priv-required", "true"),
+        ("k8s", "true"),
+    ] {
+        let Some(objects) = chart_objects(&dir.join(instance).join("values.yaml")) else {
+            return;
+        };
+        let runner = container(runner_set_spec(&objects), "containers", "runner");
+        let values: Vec<&str> = runner["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER")
+            .map(|e| e["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, [want], "{instance}");
     }
 }

@@ -397,6 +397,8 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         max_runners: args.max_runners,
         instances: args.instances,
         caches: args.caches.clone(),
+        job_container: args.job_container.map(deskrun::commands::job_container),
+        glibc_compat: args.glibc_compat,
         auth,
         replace: args.replace,
         labels: args.labels.clone(),

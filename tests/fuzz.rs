@@ -393,6 +393,8 @@ fn add_request() -> impl Strategy<Value = AddRequest> {
                     max_runners,
                     instances,
                     caches,
+                    job_container: None,
+                    glibc_compat: false,
                     auth,
                     replace: false,
                     ..Default::default()
@@ -580,6 +582,8 @@ proptest! {
                     max_runners: 1,
                     instances: 1,
                     caches: vec![],
+                    job_container: None,
+                    glibc_compat: false,
                     auth: Auth::Pat { token: "abcdefgh".into() },
                     ..Default::default()
                 };

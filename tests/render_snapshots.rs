@@ -10,8 +10,8 @@
 mod common;
 
 use common::{CUSTOM_HOST, PEM, TOKEN, app, caches, pat};
-use deskrun::model::{Auth, Cache, Config, Installation, Mode};
-use deskrun::render::{REDACTED, Rendered, render, to_stream};
+use deskrun::model::{Auth, Cache, Config, Installation, JobContainer, Mode};
+use deskrun::render::{REDACTED, REQUIRE_JOB_CONTAINER_ENV, Rendered, render, to_stream};
 use deskrun::validate::validate_config;
 use serde_yaml::Value;
 
@@ -959,4 +959,361 @@ fn labels_become_scale_set_labels_and_env_reaches_runner_and_job() {
             .any(|(k, _)| k == "ACTIONS_RUNNER_CONTAINER_HOOK_TEMPLATE"),
         "{env:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Job container rule, glibc-compat and host namespaces (issue 10)
+// ---------------------------------------------------------------------------
+
+/// The job pod the runner's container hooks create, with `patch` (a hook
+/// extension's spec) merged the way they merge it
+/// (runner-container-hooks `packages/k8s`, `createJobPod`/`createPod` and
+/// `mergePodSpecWithOptions`): `containers` named `$job` merge into the job
+/// container (env and volumeMounts appended, other keys replaced; name and
+/// image kept), other containers are appended, `volumes` are appended, and
+/// every other pod-level key, `initContainers` included, *replaces* the
+/// hooks' value. `novolume`: the kubernetes-novolume hooks (0.8), whose pod
+/// has emptyDir volumes and an fs-init container; otherwise the kubernetes
+/// hooks (0.7), whose pod has the runner's work volume and no init container.
+fn hooks_job_pod(novolume: bool, patch: &Value) -> Value {
+    let base = if novolume {
+        r#"
+securityContext: {fsGroup: 1001}
+restartPolicy: Never
+initContainers:
+  - name: fs-init
+    image: ghcr.io/actions/actions-runner:latest
+    command: [sh, -c, "mkdir -p /mnt/externals && mv /home/runner/externals/* /mnt/externals/"]
+    volumeMounts:
+      - {name: externals, mountPath: /mnt/externals}
+      - {name: work, mountPath: /mnt/work}
+      - {name: github, mountPath: /mnt/github}
+containers:
+  - name: $job
+    image: nixos/nix
+    command: [tail]
+    args: [-f, /dev/null]
+    volumeMounts:
+      - {name: externals, mountPath: /__e}
+      - {name: work, mountPath: /__w}
+      - {name: github, mountPath: /github}
+volumes:
+  - {name: externals, emptyDir: {}}
+  - {name: github, emptyDir: {}}
+  - {name: work, emptyDir: {}}
+"#
+    } else {
+        r#"
+restartPolicy: Never
+containers:
+  - name: $job
+    image: nixos/nix
+    command: [tail]
+    args: [-f, /dev/null]
+    volumeMounts:
+      - {name: work, mountPath: /__w}
+      - {name: work, mountPath: /__e, subPath: externals}
+      - {name: work, mountPath: /github/home, subPath: _temp/_github_home}
+      - {name: work, mountPath: /github/workflow, subPath: _temp/_github_workflow}
+volumes:
+  - {name: work, persistentVolumeClaim: {claimName: runner-work}}
+"#
+    };
+    let mut pod: Value = serde_yaml::from_str(base).unwrap();
+    let pod_map = pod.as_mapping_mut().unwrap();
+    for (k, v) in patch.as_mapping().unwrap() {
+        match k.as_str().unwrap() {
+            "containers" => {
+                for c in v.as_sequence().unwrap() {
+                    let name = s(c, &["name"]).unwrap();
+                    if name == "$job" {
+                        let job = pod_map["containers"]
+                            .as_sequence_mut()
+                            .unwrap()
+                            .iter_mut()
+                            .find(|x| s(x, &["name"]) == Some("$job"))
+                            .unwrap()
+                            .as_mapping_mut()
+                            .unwrap();
+                        for (ck, cv) in c.as_mapping().unwrap() {
+                            match ck.as_str().unwrap() {
+                                "name" | "image" => {}
+                                "env" | "volumeMounts" | "ports" => {
+                                    let list = job
+                                        .entry(ck.clone())
+                                        .or_insert_with(|| Value::Sequence(vec![]));
+                                    list.as_sequence_mut()
+                                        .unwrap()
+                                        .extend(cv.as_sequence().unwrap().iter().cloned());
+                                }
+                                _ => {
+                                    job.insert(ck.clone(), cv.clone());
+                                }
+                            }
+                        }
+                    } else if !name.starts_with('$') {
+                        pod_map["containers"]
+                            .as_sequence_mut()
+                            .unwrap()
+                            .push(c.clone());
+                    }
+                }
+            }
+            "volumes" => pod_map["volumes"]
+                .as_sequence_mut()
+                .unwrap()
+                .extend(v.as_sequence().unwrap().iter().cloned()),
+            _ => {
+                pod_map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    pod
+}
+
+fn with(mut inst: Installation, job: Option<JobContainer>, glibc: bool) -> Installation {
+    inst.job_container = job;
+    inst.glibc_compat = glibc;
+    inst
+}
+
+/// Installations using the per-installation job settings.
+fn job_settings() -> Config {
+    config(vec![
+        (
+            "k8s-glibc",
+            with(
+                installation(Mode::Kubernetes, 1, vec![], pat()),
+                Some(JobContainer::Optional),
+                true,
+            ),
+        ),
+        (
+            "priv-glibc",
+            with(
+                installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
+                None,
+                true,
+            ),
+        ),
+        (
+            "priv-required",
+            with(
+                installation(Mode::CachedPrivilegedKubernetes, 1, vec![], pat()),
+                Some(JobContainer::Required),
+                false,
+            ),
+        ),
+    ])
+}
+
+#[test]
+fn snapshot_glibc_compat_and_job_container() {
+    insta::assert_snapshot!(
+        "glibc_compat_and_job_container",
+        snapshot_text(&job_settings(), false)
+    );
+}
+
+/// The runner's ACTIONS_RUNNER_REQUIRE_JOB_CONTAINER values (all of them).
+fn require_job_container(r: &Rendered, instance: &str) -> Vec<String> {
+    let inst = r.instances.iter().find(|i| i.instance == instance).unwrap();
+    let pod = inst
+        .values
+        .get("template")
+        .and_then(|t| t.get("spec"))
+        .unwrap();
+    let runner = named(seq(pod, "containers"), "runner");
+    seq(runner, "env")
+        .iter()
+        .filter(|e| s(e, &["name"]) == Some(REQUIRE_JOB_CONTAINER_ENV))
+        .map(|e| s(e, &["value"]).expect("a plain value").to_string())
+        .collect()
+}
+
+#[test]
+fn job_container_rule_defaults_by_mode_and_can_be_set() {
+    let r = rendered(&everything());
+    // Defaults: required in kubernetes, optional in cached-privileged-kubernetes.
+    assert_eq!(require_job_container(&r, "k8s"), ["true"]);
+    assert_eq!(require_job_container(&r, "k8s-cached"), ["true"]);
+    assert_eq!(require_job_container(&r, "priv"), ["false"]);
+    for i in 1..=3 {
+        assert_eq!(
+            require_job_container(&r, &format!("priv-cached-{i}")),
+            ["false"]
+        );
+    }
+    // dind: no rule at all (the chart adds none either).
+    assert!(require_job_container(&r, "dind").is_empty());
+    assert!(require_job_container(&r, "dind-cached-1").is_empty());
+    // Set explicitly, either way.
+    let r = rendered(&job_settings());
+    assert_eq!(require_job_container(&r, "k8s-glibc"), ["false"]);
+    assert_eq!(require_job_container(&r, "priv-required"), ["true"]);
+}
+
+#[test]
+fn job_container_and_glibc_compat_are_refused_in_dind() {
+    for (job, glibc, flag) in [
+        (Some(JobContainer::Optional), false, "--job-container"),
+        (Some(JobContainer::Required), false, "--job-container"),
+        (None, true, "--glibc-compat"),
+    ] {
+        let mut c = Config::default();
+        c.installations.insert(
+            "d".into(),
+            with(installation(Mode::Dind, 1, vec![], pat()), job, glibc),
+        );
+        let e = validate_config(&c).unwrap_err().to_string();
+        assert!(e.contains(flag) && e.contains("dind"), "{e}");
+    }
+}
+
+#[test]
+fn a_job_pod_with_the_nodes_proc_shares_its_pid_and_ipc_namespaces() {
+    for c in [everything(), job_settings()] {
+        let r = rendered(&c);
+        for inst in r.instances.iter().filter(|i| i.hook_extension.is_some()) {
+            let (_, patch) = hook_patch(&r, &inst.instance);
+            let spec = patch.get("spec").unwrap();
+            let node_proc = seq(spec, "volumes")
+                .iter()
+                .any(|v| s(v, &["hostPath", "path"]) == Some("/proc"));
+            let flag = |k: &str| spec.get(k).and_then(Value::as_bool);
+            if node_proc {
+                assert_eq!(flag("hostPID"), Some(true), "{}", inst.instance);
+                assert_eq!(flag("hostIPC"), Some(true), "{}", inst.instance);
+            } else {
+                assert_eq!(flag("hostPID"), None, "{}", inst.instance);
+                assert_eq!(flag("hostIPC"), None, "{}", inst.instance);
+            }
+            // Every privileged job pod mounts the node's /proc.
+            assert_eq!(node_proc, inst.mode == Mode::CachedPrivilegedKubernetes);
+        }
+    }
+}
+
+#[test]
+fn glibc_compat_keeps_what_the_hooks_need_and_mounts_where_the_loader_looks() {
+    let c = job_settings();
+    let r = rendered(&c);
+    let runner_image = |instance: &str| {
+        let inst = r.instances.iter().find(|i| i.instance == instance).unwrap();
+        let pod = inst
+            .values
+            .get("template")
+            .and_then(|t| t.get("spec"))
+            .unwrap();
+        s(named(seq(pod, "containers"), "runner"), &["image"])
+            .unwrap()
+            .to_string()
+    };
+    for (instance, novolume) in [("k8s-glibc", false), ("priv-glibc", true)] {
+        let (_, patch) = hook_patch(&r, instance);
+        let spec = patch.get("spec").unwrap();
+        // The job pod the hooks would create from this patch is valid and
+        // still has the hooks' own volumes and mounts.
+        let pod = hooks_job_pod(novolume, spec);
+        assert_pod_is_consistent(instance, &pod);
+        let job = named(seq(&pod, "containers"), "$job");
+        for path in ["/__e", "/__w"] {
+            assert!(
+                mounts(job).iter().any(|(_, p)| p == path),
+                "{instance}: {path} lost"
+            );
+        }
+        let inits = seq(spec, "initContainers");
+        let names: Vec<&str> = inits.iter().filter_map(|c| s(c, &["name"])).collect();
+        if novolume {
+            // The kubernetes-novolume hooks replace the pod's initContainers
+            // with the patch's: their fs-init must come first, moving the
+            // runner's externals (node) into the hooks' `externals` volume.
+            assert_eq!(names, ["fs-init", "glibc-compat"], "{instance}");
+            let fs_init = named(inits, "fs-init");
+            assert_eq!(
+                mounts(fs_init),
+                [("externals".to_string(), "/mnt/externals".to_string())]
+            );
+            let cmd: Vec<&str> = seq(fs_init, "command")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                cmd.last()
+                    .unwrap()
+                    .contains("/home/runner/externals/* /mnt/externals"),
+                "{cmd:?}"
+            );
+        } else {
+            // The kubernetes hooks put no init container in the job pod.
+            assert_eq!(names, ["glibc-compat"], "{instance}");
+        }
+        for init in inits {
+            assert_eq!(s(init, &["image"]), Some(runner_image(instance).as_str()));
+        }
+        let glibc = named(inits, "glibc-compat");
+        let script: String = seq(glibc, "args")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for lib in [
+            "ld-linux-x86-64.so.2",
+            "libc.so.6",
+            "libstdc++.so.6",
+            "libgcc_s.so.1",
+        ] {
+            assert!(script.contains(lib), "{instance}: {lib} not copied");
+        }
+        let vol = named(seq(spec, "volumes"), "glibc-compat");
+        assert!(vol.get("emptyDir").is_some(), "{vol:?}");
+        let job = named(seq(spec, "containers"), "$job");
+        let at: Vec<String> = mounts(job)
+            .into_iter()
+            .filter(|(n, _)| n == "glibc-compat")
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(at, ["/lib64", "/lib/x86_64-linux-gnu"], "{instance}");
+        // The caches are still there, next to it.
+        if novolume {
+            assert!(mounts(job).iter().any(|(_, p)| p == "/var/lib/docker"));
+        }
+    }
+    // Without glibc-compat the patch has no init container: the hooks' own stay.
+    let (_, patch) = hook_patch(&r, "priv-required");
+    assert!(patch["spec"].get("initContainers").is_none(), "{patch:?}");
+    // kubernetes mode needs a hook extension for glibc-compat alone.
+    assert!(
+        r.instances
+            .iter()
+            .find(|i| i.instance == "k8s-glibc")
+            .unwrap()
+            .hook_extension
+            .is_some()
+    );
+}
+
+#[test]
+fn a_cache_where_glibc_compat_mounts_is_refused() {
+    for path in ["/lib64", "/lib/x86_64-linux-gnu", "/lib", "/lib64/sub"] {
+        let mut c = Config::default();
+        c.installations.insert(
+            "k".into(),
+            with(
+                installation(
+                    Mode::Kubernetes,
+                    1,
+                    vec![Cache {
+                        path: path.into(),
+                        host_path: None,
+                    }],
+                    pat(),
+                ),
+                None,
+                true,
+            ),
+        );
+        let e = validate_config(&c).unwrap_err().to_string();
+        assert!(e.contains("--glibc-compat"), "{path}: {e}");
+    }
 }

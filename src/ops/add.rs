@@ -2,7 +2,7 @@
 
 use crate::config::Store;
 use crate::input_bail;
-use crate::model::{Auth, Installation, Mode};
+use crate::model::{Auth, Installation, JobContainer, Mode};
 use crate::validate::{parse_cache_spec, parse_env_spec, validate_installation, validate_labels};
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -18,6 +18,9 @@ pub struct AddRequest {
     pub instances: u32,
     /// `--cache` values: `PATH` or `HOST_PATH:PATH`.
     pub caches: Vec<String>,
+    /// `--job-container`; `None` keeps the mode's default.
+    pub job_container: Option<JobContainer>,
+    pub glibc_compat: bool,
     pub auth: Auth,
     pub replace: bool,
     /// `--label` values. With `replace`, none given keeps the stored labels.
@@ -38,6 +41,8 @@ impl Default for AddRequest {
             max_runners: None,
             instances: 1,
             caches: vec![],
+            job_container: None,
+            glibc_compat: false,
             auth: Auth::Pat {
                 token: String::new(),
             },
@@ -62,12 +67,22 @@ pub struct AddOutcome {
 
 /// Build the installation a request describes, validated and normalised.
 pub fn installation_from(req: &AddRequest) -> Result<Installation> {
-    if req.instances > 1 && (req.min_runners.is_some() || req.max_runners.is_some()) {
-        input_bail!(
-            "--min-runners/--max-runners cannot be combined with --instances {}: with several instances \
-             every instance runs exactly one runner (min 1, max 1)",
-            req.instances
-        );
+    // With several instances each runs exactly one runner; saying so
+    // explicitly (`--instances 3 --max-runners 1`) is fine, anything else
+    // contradicts it.
+    for (flag, value) in [
+        ("--min-runners", req.min_runners),
+        ("--max-runners", req.max_runners),
+    ] {
+        if req.instances > 1
+            && let Some(n) = value.filter(|n| *n != 1)
+        {
+            input_bail!(
+                "invalid {flag} {n} with --instances {}: with several instances every instance runs \
+                 exactly one runner (min 1, max 1); drop {flag} or use --instances 1",
+                req.instances
+            );
+        }
     }
     let (min, max) = if req.instances > 1 {
         (1, 1)
@@ -89,6 +104,8 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         max_runners: max,
         instances: req.instances,
         caches,
+        job_container: req.job_container,
+        glibc_compat: req.glibc_compat,
         auth: req.auth.clone(),
         labels: req.labels.clone(),
         env: parse_env(&req.env)?,

@@ -21,6 +21,10 @@ pub struct ListEntry {
     pub min_runners: u32,
     pub max_runners: u32,
     pub caches: Vec<Cache>,
+    /// `required` or `optional` (whether a job must declare `container:`),
+    /// the mode's default unless set; `null` in dind.
+    pub job_container: Option<String>,
+    pub glibc_compat: bool,
     pub auth_type: String,
     /// The values workflows put in `runs-on:`.
     pub runs_on: Vec<String>,
@@ -44,6 +48,8 @@ pub fn list(config: &Config) -> ListOutput {
                 min_runners: i.min_runners,
                 max_runners: i.max_runners,
                 caches: i.caches.clone(),
+                job_container: i.effective_job_container().map(|j| j.to_string()),
+                glibc_compat: i.glibc_compat,
                 auth_type: i.auth.kind().to_string(),
                 runs_on: i.instance_names(name),
                 labels: i.labels.clone(),
@@ -60,11 +66,12 @@ pub fn table(out: &ListOutput) -> String {
         "MODE",
         "INSTANCES",
         "RUNNERS",
+        "JOB-CONTAINER",
         "CACHES",
         "LABELS",
         "REPOSITORY",
     ];
-    let rows: Vec<[String; 7]> = out
+    let rows: Vec<[String; 8]> = out
         .installations
         .iter()
         .map(|e| {
@@ -77,11 +84,16 @@ pub fn table(out: &ListOutput) -> String {
                     .collect::<Vec<_>>()
                     .join(",")
             };
+            let mut job = e.job_container.clone().unwrap_or_else(|| "-".into());
+            if e.glibc_compat {
+                job.push_str("+glibc-compat");
+            }
             [
                 e.name.clone(),
                 e.mode.clone(),
                 e.instances.to_string(),
                 format!("{}-{}", e.min_runners, e.max_runners),
+                job,
                 caches,
                 if e.labels.is_empty() {
                     "-".to_string()
