@@ -1818,8 +1818,6 @@ pub fn request(name: &str) -> AddRequest {
         max_runners: None,
         instances: 1,
         caches: vec![],
-        job_container: None,
-        glibc_compat: false,
         auth: crate::model::Auth::Pat {
             token: TOKEN.into(),
         },
