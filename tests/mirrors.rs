@@ -30,6 +30,7 @@ fn config(mirrors: &[&str], mirror_root: Option<&str>, with_caches: bool) -> Con
             labels: vec![],
             env: Default::default(),
             auth: pat(),
+            ..Default::default()
         },
     );
     validate_config(&c).expect("test config is valid")
