@@ -722,7 +722,38 @@ impl Rendered {
         for files in per_instance {
             out.extend(files?);
         }
+        if let Some(doc) = self.mirrors_doc() {
+            out.push(file("registry-mirrors.yaml".into(), &doc)?);
+        }
         Ok(out)
+    }
+
+    /// The registry mirrors as `up` makes them: each container's `docker`
+    /// arguments and the `hosts.toml` the node reads. `None`: mirrors off.
+    fn mirrors_doc(&self) -> Option<Value> {
+        let dir = self.hosts_dir.as_ref()?;
+        let mirrors: Vec<Value> = self
+            .mirrors
+            .iter()
+            .map(|m| {
+                let mut e = Mapping::new();
+                set(&mut e, "upstream", m.upstream.as_str());
+                set(&mut e, "container", m.name.as_str());
+                set(
+                    &mut e,
+                    "docker",
+                    Value::Sequence(m.run_args().into_iter().map(Value::String).collect()),
+                );
+                let hosts = crate::mirrors::hosts_file(m);
+                set(&mut e, "hosts_file", format!("{dir}/{}", hosts.path));
+                set(&mut e, "hosts_toml", hosts.text);
+                Value::Mapping(e)
+            })
+            .collect();
+        let mut doc = Mapping::new();
+        set(&mut doc, "hosts_dir", dir.as_str());
+        set(&mut doc, "mirrors", Value::Sequence(mirrors));
+        Some(Value::Mapping(doc))
     }
 }
 

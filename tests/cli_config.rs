@@ -583,6 +583,8 @@ fn render_output_dir_writes_the_documented_layout() {
         "ci-3/hook-extension.yaml",
         "docker-runner/values.yaml",
         "docker-runner/hook-extension.yaml",
+        // The default registry mirrors.
+        "registry-mirrors.yaml",
     ]
     .map(String::from)
     .into();

@@ -58,9 +58,15 @@ fn stream(config: &Config, show_secrets: bool) -> String {
 /// `$XDG_CACHE_HOME/deskrun/registry` whatever this machine's is.
 fn snapshot_text(config: &Config, show_secrets: bool) -> String {
     let root = deskrun::mirrors::mirror_root(&config.cluster).expect("a mirror root");
-    stream(config, show_secrets)
+    let mut text = stream(config, show_secrets)
         .replace(" PRIVATE KEY-----", " PRIVATE KEY (fake)-----")
-        .replace(&root, "$XDG_CACHE_HOME/deskrun/registry")
+        .replace(&root, "$XDG_CACHE_HOME/deskrun/registry");
+    // The mirrors' spec hashes cover their data directory, so they too
+    // depend on this machine's cache directory.
+    for spec in deskrun::mirrors::specs(&config.cluster).expect("mirror specs") {
+        text = text.replace(&spec.hash, &format!("<spec hash of {}>", spec.upstream));
+    }
+    text
 }
 
 fn rendered(config: &Config) -> Rendered {
@@ -797,8 +803,42 @@ fn every_document_of_the_stream_is_yaml_with_its_source_header() {
             "{hook}"
         );
     }
-    // 2 + 10 values + hooks for k8s-cached, priv, priv-cached-1..3.
-    assert_eq!(ds.len(), 2 + 10 + 5);
+    // 2 + 10 values + hooks for k8s-cached, priv, priv-cached-1..3, and
+    // the registry mirrors last.
+    assert_eq!(ds.len(), 2 + 10 + 5 + 1);
+    assert_eq!(paths.last(), Some(&"registry-mirrors.yaml"));
+    let mirrors = &ds.last().unwrap().1;
+    let hub = &mirrors["mirrors"][0];
+    assert_eq!(s(hub, &["container"]), Some("deskrun-mirror-docker-io"));
+    let args: Vec<&str> = seq(hub, "docker")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        args,
+        deskrun::mirrors::MirrorSpec::new(
+            "docker.io",
+            &deskrun::mirrors::mirror_root(&c.cluster).unwrap()
+        )
+        .run_args()
+    );
+    assert!(
+        s(hub, &["hosts_toml"])
+            .unwrap()
+            .contains("server = \"https://registry-1.docker.io\"")
+    );
+    let off = Config {
+        cluster: deskrun::model::ClusterSettings {
+            registry_mirrors: vec![],
+            ..c.cluster.clone()
+        },
+        ..c.clone()
+    };
+    assert!(
+        !docs(&stream(&off, false))
+            .iter()
+            .any(|(p, _)| p == "registry-mirrors.yaml")
+    );
 }
 
 mod paths_with_yaml_syntax {
