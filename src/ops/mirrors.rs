@@ -244,8 +244,7 @@ pub fn mirror_statuses(specs: &[MirrorSpec], observed: &[MirrorState]) -> Vec<Mi
 /// The mirrors as lines for people (`status`, `cluster status`):
 /// `mirror  docker.io  running  1.2 GB  /home/me/.cache/deskrun/registry/docker.io`.
 pub fn mirror_lines(mirrors: &[MirrorStatus], notice: Option<&str>) -> String {
-    let mut out = String::new();
-    let rows: Vec<[String; 4]> = mirrors
+    let rows: Vec<[String; 5]> = mirrors
         .iter()
         .map(|m| {
             let state = match (&m.state, m.up_to_date) {
@@ -258,6 +257,8 @@ pub fn mirror_lines(mirrors: &[MirrorStatus], notice: Option<&str>) -> String {
                 (Some(s), false) => format!("{s}, settings changed (`deskrun up` re-creates it)"),
             };
             [
+                // Padded like status's `cluster     ` and `controller  `.
+                "mirror    ".to_string(),
                 m.upstream.clone(),
                 state,
                 m.disk_bytes.map_or_else(|| "-".to_string(), human_bytes),
@@ -265,20 +266,7 @@ pub fn mirror_lines(mirrors: &[MirrorStatus], notice: Option<&str>) -> String {
             ]
         })
         .collect();
-    let mut widths = [0usize; 3];
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for [upstream, state, size, dir] in &rows {
-        out.push_str(&format!(
-            "mirror      {upstream:<w0$}  {state:<w1$}  {size:>w2$}  {dir}\n",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        ));
-    }
+    let mut out = crate::output::table(&rows);
     if let Some(n) = notice {
         out.push_str(&format!("note: {n}\n"));
     }
