@@ -53,10 +53,13 @@ Examples:
   # Extra labels (runs-on: [gpu, linux]) and an environment variable for every job:
   deskrun add gpu-runner --repository https://github.com/my-org --label gpu --label linux \\
       --env NPM_CONFIG_REGISTRY=https://npm.example.com --auth-value-file ~/.config/gh-pat
+  # A pinned runner image, and room for the job pod (kubernetes modes):
+  deskrun add big-jobs --repository https://github.com/owner/repo --runner-image ghcr.io/actions/actions-runner:2.321.0 \\
+      --request job.cpu=2 --request job.memory=4Gi --limit job.memory=8Gi --auth-value-file ~/.config/gh-pat
   # A GitHub App:
   deskrun add app-runner --repository https://github.com/my-org --auth-type github-app \\
       --app-id 123456 --installation-id 7654321 --auth-value-file app.private-key.pem")]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
 
     /// List the configured installations
     #[command(after_help = "\
@@ -429,6 +432,22 @@ pub struct AddArgs {
     /// Environment variable for the runner and, in the kubernetes modes, the job container (repeatable; not secret)
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+
+    /// Runner image [default: ghcr.io/actions/actions-runner:latest; a pinned tag must be kept current by hand]
+    #[arg(long, value_name = "IMAGE")]
+    pub runner_image: Option<String>,
+
+    /// Image of the dind sidecar (--mode dind) [default: docker:dind]
+    #[arg(long, value_name = "IMAGE")]
+    pub dind_image: Option<String>,
+
+    /// Resource request, CONTAINER.RESOURCE=QUANTITY: runner|job|dind . cpu|memory|ephemeral-storage (repeatable)
+    #[arg(long = "request", value_name = "CONTAINER.RESOURCE=QUANTITY")]
+    pub requests: Vec<String>,
+
+    /// Resource limit, CONTAINER.RESOURCE=QUANTITY, e.g. job.memory=8Gi (repeatable)
+    #[arg(long = "limit", value_name = "CONTAINER.RESOURCE=QUANTITY")]
+    pub limits: Vec<String>,
 
     /// Overwrite an installation of the same name (settings not given here are kept: labels, env, ...)
     #[arg(long)]

@@ -42,7 +42,7 @@ impl Globals {
 pub fn run(cli: Cli, out: &Printer) -> Result<()> {
     let g = Globals::from_cli(&cli, out)?;
     match cli.command {
-        Command::Add(args) => add(&g, args),
+        Command::Add(args) => add(&g, *args),
         Command::List { output } => list(&g, output),
         Command::Remove { name } => remove(&g, &name),
         Command::Render(args) => render(&g, args),
@@ -159,6 +159,10 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         replace: args.replace,
         labels: args.labels.clone(),
         env: args.env.clone(),
+        runner_image: args.runner_image.clone(),
+        dind_image: args.dind_image.clone(),
+        requests: args.requests.clone(),
+        limits: args.limits.clone(),
     };
     let out = ops::add::add(&g.store, &req)?;
     let verb = if out.replaced { "replaced" } else { "added" };
@@ -211,6 +215,15 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
              directory cache {}; two dockerd on one data directory corrupt it. Use --max-runners 1, \
              or --instances N for N runners with a cache each.",
             inst.max_runners, out.name, cache.path
+        ));
+    }
+    if let Some(image) = &inst.runner_image
+        && crate::validate::is_pinned_runner_image(image)
+    {
+        g.out.note(format!(
+            "note: {image} is pinned. GitHub stops accepting runners that fall too far behind its \
+             current release and ARC's runners do not update themselves: move the tag forward when \
+             a new runner is released (`deskrun add ... --replace --runner-image ...`)"
         ));
     }
     g.out.note("next: run `deskrun up` to deploy it");

@@ -29,6 +29,7 @@ pub mod ops;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod quantity;
 pub mod render;
 pub mod testing;
 pub mod tools;

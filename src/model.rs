@@ -135,6 +135,113 @@ pub struct Installation {
     /// the job container. Not secret: shown by `list`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// The runner image; `None` is [`DEFAULT_RUNNER_IMAGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_image: Option<String>,
+    /// The dind sidecar's image (dind mode); `None` is [`DEFAULT_DIND_IMAGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dind_image: Option<String>,
+    /// Requests and limits of the runner, job and dind containers.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+}
+
+/// Not pinned on purpose: GitHub stops accepting runners that fall too far
+/// behind the current release, and ARC's runners do not update themselves.
+pub const DEFAULT_RUNNER_IMAGE: &str = "ghcr.io/actions/actions-runner:latest";
+pub const DEFAULT_DIND_IMAGE: &str = "docker:dind";
+
+/// The containers whose resources deskrun sets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// The runner container (every mode).
+    #[serde(default, skip_serializing_if = "ContainerResources::is_empty")]
+    pub runner: ContainerResources,
+    /// The job pod's `$job` container (the kubernetes modes).
+    #[serde(default, skip_serializing_if = "ContainerResources::is_empty")]
+    pub job: ContainerResources,
+    /// The dind sidecar (dind mode).
+    #[serde(default, skip_serializing_if = "ContainerResources::is_empty")]
+    pub dind: ContainerResources,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        self.runner.is_empty() && self.job.is_empty() && self.dind.is_empty()
+    }
+
+    /// The three containers with their config names.
+    pub fn each(&self) -> [(&'static str, &ContainerResources); 3] {
+        [
+            ("runner", &self.runner),
+            ("job", &self.job),
+            ("dind", &self.dind),
+        ]
+    }
+
+    pub fn get_mut(&mut self, container: &str) -> Option<&mut ContainerResources> {
+        match container {
+            "runner" => Some(&mut self.runner),
+            "job" => Some(&mut self.job),
+            "dind" => Some(&mut self.dind),
+            _ => None,
+        }
+    }
+}
+
+/// Kubernetes `resources` of one container: resource name (`cpu`, `memory`,
+/// `ephemeral-storage`) to quantity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerResources {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+impl ContainerResources {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+}
+
+/// A quantity as written (`2`, `500m`, `8Gi`). The file may say `cpu: 2`
+/// without quotes, so numbers are read too; it is always written as a string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(pub String);
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a quantity such as 2, 500m or 8Gi")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Quantity, E> {
+                Ok(Quantity(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 fn one() -> u32 {
@@ -159,6 +266,9 @@ impl Default for Installation {
             },
             labels: vec![],
             env: BTreeMap::new(),
+            runner_image: None,
+            dind_image: None,
+            resources: Resources::default(),
         }
     }
 }
@@ -174,6 +284,14 @@ impl Installation {
         self.job_container
             .or_else(|| self.mode.default_job_container())
             .filter(|_| self.mode != Mode::Dind)
+    }
+
+    pub fn runner_image(&self) -> &str {
+        self.runner_image.as_deref().unwrap_or(DEFAULT_RUNNER_IMAGE)
+    }
+
+    pub fn dind_image(&self) -> &str {
+        self.dind_image.as_deref().unwrap_or(DEFAULT_DIND_IMAGE)
     }
 
     /// The scale-set names: `<name>` for one instance, `<name>-1..N` for several.

@@ -355,9 +355,44 @@ pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
 pub fn uses_hook_extension(inst: &Installation) -> bool {
     match inst.mode {
         Mode::CachedPrivilegedKubernetes => true,
-        Mode::Kubernetes => !inst.caches.is_empty() || !inst.env.is_empty() || inst.glibc_compat,
+        Mode::Kubernetes => {
+            !inst.caches.is_empty()
+                || !inst.env.is_empty()
+                || inst.glibc_compat
+                || !inst.resources.job.is_empty()
+        }
         Mode::Dind => false,
     }
+}
+
+/// Whether a dind installation needs deskrun's own spelled-out pod: with
+/// `containerMode.type: dind` the chart writes the dind sidecar itself, with
+/// a fixed `docker:dind` image and no resources or extra mounts, and has no
+/// value to change them.
+pub fn spells_out_dind_pod(inst: &Installation) -> bool {
+    inst.mode == Mode::Dind
+        && (!inst.caches.is_empty() || inst.dind_image.is_some() || !inst.resources.dind.is_empty())
+}
+
+fn set_key(container: &mut Value, key: &str, value: impl Into<Value>) {
+    if let Some(m) = container.as_mapping_mut() {
+        set(m, key, value);
+    }
+}
+
+/// A container's `resources` mapping; quantities as strings.
+fn resources_value(r: &crate::model::ContainerResources) -> Value {
+    let mut out = Mapping::new();
+    for (kind, map) in [("requests", &r.requests), ("limits", &r.limits)] {
+        if !map.is_empty() {
+            let mut m = Mapping::new();
+            for (resource, q) in map {
+                set(&mut m, resource, q.0.as_str());
+            }
+            set(&mut out, kind, Value::Mapping(m));
+        }
+    }
+    Value::Mapping(out)
 }
 
 /// `env` as a container's env list.
@@ -533,7 +568,7 @@ pub fn render_instance(
             &mut values,
             parse_template("mode-cached-privileged-kubernetes.yaml", MODE_PRIVILEGED),
         ),
-        Mode::Dind if inst.caches.is_empty() => {
+        Mode::Dind if !spells_out_dind_pod(inst) => {
             merge(&mut values, parse_template("mode-dind.yaml", MODE_DIND))
         }
         Mode::Dind => {
@@ -547,6 +582,26 @@ pub fn render_instance(
                 seq_at(c, &[], "volumeMounts").extend(cache_mounts.iter().cloned());
             }
             seq_at(spec, &[], "volumes").extend(cache_volumes.iter().cloned());
+            // The chart copies the runner's externals with the runner image.
+            let init = container(spec, "initContainers", "init-dind-externals")?;
+            set_key(init, "image", inst.runner_image());
+            let dind = container(spec, "initContainers", "dind")?;
+            set_key(dind, "image", inst.dind_image());
+            if !inst.resources.dind.is_empty() {
+                set_key(dind, "resources", resources_value(&inst.resources.dind));
+            }
+        }
+    }
+
+    {
+        let spec = values
+            .get_mut("template")
+            .and_then(|t| t.get_mut("spec"))
+            .context("values template has no template.spec")?;
+        let runner = container(spec, "containers", "runner")?;
+        set_key(runner, "image", inst.runner_image());
+        if !inst.resources.runner.is_empty() {
+            set_key(runner, "resources", resources_value(&inst.resources.runner));
         }
     }
     if let Some(rule) = inst.effective_job_container() {
@@ -588,6 +643,9 @@ pub fn render_instance(
         seq_at(job, &[], "volumeMounts").extend(cache_mounts);
         if !inst.env.is_empty() {
             seq_at(job, &[], "env").extend(env_list(&inst.env));
+        }
+        if !inst.resources.job.is_empty() {
+            set_key(job, "resources", resources_value(&inst.resources.job));
         }
         seq_at(spec, &[], "volumes").extend(cache_volumes);
         if inst.glibc_compat {

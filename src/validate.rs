@@ -481,6 +481,262 @@ pub fn parse_env_spec(spec: &str) -> Result<(String, String)> {
     Ok((name.to_string(), value.to_string()))
 }
 
+/// An image reference as Docker and containerd read it:
+/// `[HOST[:PORT]/]PATH[:TAG][@ALGO:HEX]`, path components lowercase.
+pub fn validate_image(field: &str, image: &str) -> Result<()> {
+    let shape = "e.g. ghcr.io/actions/actions-runner:2.321.0 or docker:27-dind";
+    if image.is_empty() {
+        input_bail!("invalid {field}: empty; give an image reference, {shape}");
+    }
+    if image.len() > 512 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        input_bail!("invalid {field} {image:?}: not an image reference ({shape})");
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && hex.len() >= 32
+                && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !ok {
+            input_bail!(
+                "invalid {field} {image:?}: the digest after '@' must look like sha256:<64 hex digits>"
+            );
+        }
+    }
+    // A ':' after the last '/' starts the tag; before it, it is a port.
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !t.starts_with(['.', '-']);
+        if !ok {
+            input_bail!(
+                "invalid {field} {image:?}: bad tag {t:?} (letters, digits, '_', '.', '-'; at most 128)"
+            );
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let has_host = parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost");
+    if has_host {
+        let host = parts.remove(0);
+        let (h, port) = host.split_once(':').unwrap_or((host, ""));
+        let host_ok = !h.is_empty()
+            && h.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            && (port.is_empty() && !host.ends_with(':') || port.parse::<u16>().is_ok());
+        if !host_ok {
+            input_bail!("invalid {field} {image:?}: bad registry host {host:?}");
+        }
+    }
+    let component_ok = |c: &str| {
+        // [a-z0-9]+ separated by '.', '_', '__' or runs of '-'.
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|&x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(&x))
+            && !c.contains("..")
+            && !c.contains("___")
+            && !c.contains("._")
+            && !c.contains("_.")
+            && !c.contains(".-")
+            && !c.contains("-.")
+            && !c.contains("_-")
+            && !c.contains("-_")
+    };
+    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
+        input_bail!(
+            "invalid {field} {image:?}: the repository path uses lowercase letters, digits and '.', '_', '-' \
+             between them ({shape})"
+        );
+    }
+    Ok(())
+}
+
+/// Whether a runner image names a fixed version (a tag other than
+/// `latest`, or a digest) rather than following the newest release.
+pub fn is_pinned_runner_image(image: &str) -> bool {
+    if image.contains('@') {
+        return true;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) => tag != "latest",
+        None => false,
+    }
+}
+
+/// The resources deskrun lets you set, with the unit each is counted in.
+pub const RESOURCE_NAMES: [&str; 3] = ["cpu", "memory", "ephemeral-storage"];
+
+/// Where a resource setting came from, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocab {
+    /// `--request runner.cpu`, `--limit job.memory`
+    Flags,
+    /// `resources.runner.requests.cpu`
+    Config,
+}
+
+fn resource_field(vocab: Vocab, container: &str, kind: &str, resource: &str) -> String {
+    match vocab {
+        Vocab::Flags => format!(
+            "--{} {container}.{resource}",
+            kind.strip_suffix('s').unwrap_or(kind)
+        ),
+        Vocab::Config => format!("resources.{container}.{kind}.{resource}"),
+    }
+}
+
+/// One quantity of `resource`: a Kubernetes quantity, not negative, CPU in
+/// whole millicores and bytes whole (the API server's precision), and a limit
+/// above zero.
+pub fn validate_quantity(field: &str, resource: &str, kind: &str, q: &str) -> Result<()> {
+    let v = crate::quantity::parse(q).map_err(|e| input(format!("invalid {field} {q:?}: {e}")))?;
+    if v.is_negative() {
+        input_bail!("invalid {field} {q:?}: cannot be negative");
+    }
+    if kind == "limits" && v.nanos == 0 {
+        input_bail!(
+            "invalid {field} {q:?}: a limit of 0 leaves the container nothing; leave the limit out for no limit"
+        );
+    }
+    if resource == "cpu" && v.nanos % 1_000_000 != 0 {
+        input_bail!(
+            "invalid {field} {q:?}: Kubernetes counts CPU in millicores at the finest (1m = 0.001)"
+        );
+    }
+    if resource != "cpu" && v.nanos % 1_000_000_000 != 0 {
+        input_bail!(
+            "invalid {field} {q:?}: {resource} is counted in whole bytes; use e.g. 512Mi or 8Gi"
+        );
+    }
+    Ok(())
+}
+
+/// Requests and limits of every container, for an installation in `mode`.
+pub fn validate_resources(vocab: Vocab, mode: Mode, res: &crate::model::Resources) -> Result<()> {
+    for (container, r) in res.each() {
+        if r.is_empty() {
+            continue;
+        }
+        let applies = match container {
+            "job" => mode != Mode::Dind,
+            "dind" => mode == Mode::Dind,
+            _ => true,
+        };
+        if !applies {
+            let kind = if r.requests.is_empty() {
+                "limits"
+            } else {
+                "requests"
+            };
+            let resource = r
+                .requests
+                .keys()
+                .chain(r.limits.keys())
+                .next()
+                .map_or("cpu", String::as_str);
+            let field = resource_field(vocab, container, kind, resource);
+            let why = if container == "job" {
+                "in dind mode a job runs in the runner container; set runner resources instead"
+            } else {
+                "only dind mode has a dind sidecar"
+            };
+            input_bail!("invalid {field} for --mode {mode}: {why}");
+        }
+        for (kind, map) in [("requests", &r.requests), ("limits", &r.limits)] {
+            for (resource, q) in map {
+                let field = resource_field(vocab, container, kind, resource);
+                if !RESOURCE_NAMES.contains(&resource.as_str()) {
+                    input_bail!(
+                        "invalid {field}: unknown resource {resource:?}; use one of {}",
+                        RESOURCE_NAMES.join(", ")
+                    );
+                }
+                validate_quantity(&field, resource, kind, &q.0)?;
+            }
+        }
+        for (resource, request) in &r.requests {
+            if let Some(limit) = r.limits.get(resource)
+                && crate::quantity::compare(&request.0, &limit.0)
+                    == Some(std::cmp::Ordering::Greater)
+            {
+                input_bail!(
+                    "invalid {}: the request {request} is more than the limit {limit} ({}); \
+                     a request must be at most its limit",
+                    resource_field(vocab, container, "requests", resource),
+                    resource_field(vocab, container, "limits", resource),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse a `--request` or `--limit` value, `CONTAINER.RESOURCE=QUANTITY`,
+/// into `resources`. `flag` is `--request` or `--limit`.
+pub fn parse_resource_spec(
+    flag: &str,
+    spec: &str,
+    resources: &mut crate::model::Resources,
+) -> Result<()> {
+    let shape = format!(
+        "use CONTAINER.RESOURCE=QUANTITY with CONTAINER runner, job or dind and RESOURCE {}, \
+         e.g. {flag} runner.cpu=2 or {flag} job.memory=8Gi",
+        RESOURCE_NAMES.join(", ")
+    );
+    let Some((target, quantity)) = spec.split_once('=') else {
+        input_bail!("invalid {flag} {spec:?}: {shape}");
+    };
+    let Some((container, resource)) = target.split_once('.') else {
+        input_bail!("invalid {flag} {spec:?}: {shape}");
+    };
+    let kind = if flag == "--limit" {
+        "limits"
+    } else {
+        "requests"
+    };
+    let Some(r) = resources.get_mut(container) else {
+        input_bail!("invalid {flag} {spec:?}: unknown container {container:?}; {shape}");
+    };
+    if !RESOURCE_NAMES.contains(&resource) {
+        input_bail!("invalid {flag} {spec:?}: unknown resource {resource:?}; {shape}");
+    }
+    let field = resource_field(Vocab::Flags, container, kind, resource);
+    validate_quantity(&field, resource, kind, quantity)?;
+    let map = if kind == "limits" {
+        &mut r.limits
+    } else {
+        &mut r.requests
+    };
+    if map
+        .insert(
+            resource.to_string(),
+            crate::model::Quantity(quantity.to_string()),
+        )
+        .is_some()
+    {
+        input_bail!("invalid {field}: given twice; give each resource once");
+    }
+    Ok(())
+}
+
 /// Mount paths of the dind pod deskrun writes when a dind installation has
 /// caches (`templates/dind-pod.yaml`): the work directory, the Docker socket
 /// directory and the runner's externals. Kubernetes refuses a container with
@@ -514,6 +770,19 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
         );
     }
     validate_labels("labels", &inst.labels, &inst.instance_names(name))?;
+    if let Some(image) = &inst.runner_image {
+        validate_image("runner_image", image)?;
+    }
+    if let Some(image) = &inst.dind_image {
+        validate_image("dind_image", image)?;
+        if inst.mode != Mode::Dind {
+            input_bail!(
+                "invalid dind_image for --mode {}: only dind mode runs a dind sidecar",
+                inst.mode
+            );
+        }
+    }
+    validate_resources(Vocab::Config, inst.mode, &inst.resources)?;
     for (key, value) in &inst.env {
         validate_env_name("env", key)?;
         validate_env_value("env", key, value)?;
@@ -1028,6 +1297,128 @@ mod tests {
         err(parse_env_spec("A=\0"));
         let m = err(validate_env_name("env", "bad-name"));
         assert!(m.starts_with("invalid env name"), "{m}");
+    }
+
+    #[test]
+    fn images() {
+        for ok in [
+            "ghcr.io/actions/actions-runner:latest",
+            "ghcr.io/actions/actions-runner:2.321.0",
+            "docker:dind",
+            "docker:27-dind",
+            "busybox",
+            "library/ubuntu",
+            "localhost:5000/runner:dev",
+            "registry.example.com:8443/team/runner-image_x/a__b:v1.2",
+            "my.registry/runner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "runner:tag@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            validate_image("--runner-image", ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "",
+            "Docker:dind",
+            "ghcr.io/Actions/runner",
+            "runner:",
+            "runner:.x",
+            "runner:a b",
+            "a//b",
+            "-runner",
+            "runner-",
+            "runner@sha256:xyz",
+            "runner@",
+            "host:port/x",
+            "re..g/x",
+            "a/b:c:d",
+            "with space",
+        ] {
+            let m = err(validate_image("--runner-image", bad));
+            assert!(m.starts_with("invalid --runner-image"), "{bad}: {m}");
+        }
+        assert!(is_pinned_runner_image(
+            "ghcr.io/actions/actions-runner:2.321.0"
+        ));
+        assert!(is_pinned_runner_image("localhost:5000/runner@sha256:00"));
+        assert!(!is_pinned_runner_image(
+            "ghcr.io/actions/actions-runner:latest"
+        ));
+        assert!(!is_pinned_runner_image("localhost:5000/runner"));
+    }
+
+    #[test]
+    fn resources() {
+        use crate::model::Resources;
+        let parsed = |specs: &[(&str, &str)]| -> Result<Resources> {
+            let mut r = Resources::default();
+            for (flag, spec) in specs {
+                parse_resource_spec(flag, spec, &mut r)?;
+            }
+            Ok(r)
+        };
+        let r = parsed(&[
+            ("--request", "runner.cpu=500m"),
+            ("--limit", "runner.cpu=2"),
+            ("--request", "job.memory=4Gi"),
+            ("--limit", "job.memory=4096Mi"),
+            ("--limit", "dind.ephemeral-storage=1e10"),
+        ])
+        .unwrap();
+        assert_eq!(r.runner.requests["cpu"].0, "500m");
+        assert_eq!(r.job.limits["memory"].0, "4096Mi");
+        // Each container only where its mode has it.
+        let m = err(validate_resources(Vocab::Flags, Mode::Kubernetes, &r));
+        assert!(
+            m.contains("--limit dind.ephemeral-storage") && m.contains("dind"),
+            "{m}"
+        );
+        let mut k = r.clone();
+        k.dind = Default::default();
+        validate_resources(Vocab::Flags, Mode::Kubernetes, &k).unwrap();
+        let m = err(validate_resources(Vocab::Config, Mode::Dind, &k));
+        assert!(m.contains("resources.job.requests.memory"), "{m}");
+
+        for (spec, needle) in [
+            ("runner.cpu", "CONTAINER.RESOURCE=QUANTITY"),
+            ("cpu=2", "CONTAINER.RESOURCE=QUANTITY"),
+            ("pod.cpu=2", "unknown container \"pod\""),
+            ("runner.gpu=1", "unknown resource \"gpu\""),
+            ("runner.cpu=2 cores", "unknown suffix"),
+            ("runner.cpu=-1", "negative"),
+            ("runner.cpu=0.0001", "millicores"),
+            ("runner.memory=0.5", "whole bytes"),
+            ("runner.memory=1K", "lowercase k"),
+            ("runner.memory=", "empty"),
+        ] {
+            let m = err(parsed(&[("--request", spec)]));
+            assert!(m.contains(needle), "{spec}: {m}");
+            assert!(m.starts_with("invalid --request"), "{spec}: {m}");
+        }
+        assert!(err(parsed(&[("--limit", "job.cpu=0")])).contains("limit of 0"));
+        parsed(&[("--request", "job.cpu=0")]).unwrap();
+        assert!(
+            err(parsed(&[
+                ("--request", "job.cpu=1"),
+                ("--request", "job.cpu=2")
+            ]))
+            .contains("given twice")
+        );
+        // A request above its limit, compared exactly across suffixes.
+        let over = parsed(&[
+            ("--request", "job.memory=1Gi"),
+            ("--limit", "job.memory=1G"),
+        ])
+        .unwrap();
+        let m = err(validate_resources(Vocab::Flags, Mode::Kubernetes, &over));
+        assert!(
+            m.contains("--request job.memory") && m.contains("--limit job.memory"),
+            "{m}"
+        );
+        let equal = parsed(&[
+            ("--request", "job.memory=1073741824"),
+            ("--limit", "job.memory=1Gi"),
+        ])
+        .unwrap();
+        validate_resources(Vocab::Flags, Mode::Kubernetes, &equal).unwrap();
     }
 
     #[test]

@@ -424,6 +424,9 @@ fn list_json_and_yaml_have_the_documented_shape() {
         "runs_on",
         "labels",
         "env",
+        "runner_image",
+        "dind_image",
+        "resources",
     ]
     .map(String::from)
     .into();
@@ -1041,12 +1044,24 @@ fn labels_and_env_are_stored_listed_and_kept_by_replace() {
     let config = deskrun::config::Store::new(&env.config).load().unwrap();
     assert_eq!(config.installations["gpu-box"].labels, ["gpu", "linux"]);
     assert_eq!(config.installations["gpu-box"].env.len(), 2);
-    env.add("gpu-box", &["--replace", "--label", "cuda", "--env", "A=1"]);
+    // A given label list replaces the list; a given variable replaces only
+    // that variable.
+    env.add(
+        "gpu-box",
+        &["--replace", "--label", "cuda", "--env", "EMPTY=now-set"],
+    );
     let config = deskrun::config::Store::new(&env.config).load().unwrap();
     assert_eq!(config.installations["gpu-box"].labels, ["cuda"]);
     assert_eq!(
         config.installations["gpu-box"].env,
-        [("A".to_string(), "1".to_string())].into()
+        [
+            ("EMPTY".to_string(), "now-set".to_string()),
+            (
+                "NPM_CONFIG_REGISTRY".to_string(),
+                "https://npm.example.com".to_string()
+            )
+        ]
+        .into()
     );
 }
 
@@ -1376,4 +1391,143 @@ fn instances_with_runner_counts_of_one_are_accepted() {
             "{out}"
         );
     }
+}
+
+#[test]
+fn images_and_resources_are_stored_listed_and_merged_by_replace() {
+    let env = Env::new();
+    let out = env.add(
+        "d",
+        &[
+            "--mode",
+            "dind",
+            "--runner-image",
+            "ghcr.io/actions/actions-runner:2.321.0",
+            "--dind-image",
+            "docker:27-dind",
+            "--request",
+            "dind.cpu=1",
+            "--limit",
+            "dind.memory=6Gi",
+            "--request",
+            "runner.memory=512Mi",
+        ],
+    );
+    // A pinned runner image is the user's to keep current.
+    assert!(out.stderr.contains("pinned"), "{out}");
+    let out = env.run(&["list", "--output", "json"]);
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    let i = &doc["installations"][0];
+    assert_eq!(i["runner_image"], "ghcr.io/actions/actions-runner:2.321.0");
+    assert_eq!(i["dind_image"], "docker:27-dind");
+    assert_eq!(
+        i["resources"],
+        serde_json::json!({
+            "runner": {"requests": {"memory": "512Mi"}},
+            "dind": {"requests": {"cpu": "1"}, "limits": {"memory": "6Gi"}}
+        })
+    );
+
+    // --replace: a given quantity replaces that one; the rest is kept.
+    env.add(
+        "d",
+        &["--mode", "dind", "--replace", "--limit", "dind.memory=8Gi"],
+    );
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    let d = &config.installations["d"];
+    assert_eq!(d.resources.dind.limits["memory"].0, "8Gi");
+    assert_eq!(d.resources.dind.requests["cpu"].0, "1");
+    assert_eq!(d.dind_image.as_deref(), Some("docker:27-dind"));
+    assert_eq!(
+        d.runner_image.as_deref(),
+        Some("ghcr.io/actions/actions-runner:2.321.0")
+    );
+    // Changing the mode drops what only dind has.
+    env.add("d", &["--replace", "--request", "job.cpu=2"]);
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    let d = &config.installations["d"];
+    assert!(
+        d.dind_image.is_none() && d.resources.dind.is_empty(),
+        "{d:?}"
+    );
+    assert_eq!(d.resources.job.requests["cpu"].0, "2");
+    assert_eq!(d.resources.runner.requests["memory"].0, "512Mi");
+    let out = env.run(&["list", "--output", "json"]);
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["installations"][0]["dind_image"], Json::Null);
+    assert_eq!(
+        doc["installations"][0]["runner_image"],
+        "ghcr.io/actions/actions-runner:2.321.0"
+    );
+}
+
+#[test]
+fn bad_images_and_quantities_name_the_flag_or_the_key() {
+    let env = Env::new();
+    env.add("ok", &[]);
+    let before = env.bytes();
+    for (args, needle) in [
+        (
+            vec!["--dind-image", "docker:dind"],
+            "--dind-image is only for --mode dind",
+        ),
+        (
+            vec!["--runner-image", "Ghcr.io/X"],
+            "invalid --runner-image",
+        ),
+        (
+            vec!["--request", "runner.cpu=lots"],
+            "invalid --request runner.cpu \"lots\"",
+        ),
+        (
+            vec!["--limit", "job.memory=8GB"],
+            "invalid --limit job.memory \"8GB\": unknown suffix",
+        ),
+        (
+            vec!["--request", "dind.cpu=1"],
+            "only dind mode has a dind sidecar",
+        ),
+        (
+            vec!["--request", "job.memory=2Gi", "--limit", "job.memory=1Gi"],
+            "at most its limit",
+        ),
+    ] {
+        let out = Out::of(
+            env.cmd()
+                .args(["add", "new", "--repository", REPO, "--auth-value-stdin"])
+                .args(&args)
+                .write_stdin(TOKEN)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(out.stderr.contains(needle), "{args:?}: {out}");
+        assert_eq!(env.bytes(), before);
+    }
+    // In the file: unquoted numbers are quantities; mistakes name the key.
+    let file = |resources: &str| {
+        format!(
+            "version: 1\ninstallations:\n  a:\n    repository: {REPO}\n    mode: kubernetes\n    \
+             min_runners: 1\n    max_runners: 5\n    resources:\n      {resources}\n    \
+             auth: {{type: pat, token: {TOKEN}}}\n"
+        )
+    };
+    fs::write(
+        &env.config,
+        file("job: {requests: {cpu: 1.5, memory: 4Gi}}"),
+    )
+    .unwrap();
+    env.run(&["list"]).ok();
+    fs::write(&env.config, file("job: {limits: {memory: 4GB}}")).unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("invalid resources.job.limits.memory \"4GB\""),
+        "{out}"
+    );
+    fs::write(&env.config, file("pod: {limits: {memory: 4Gi}}")).unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("pod"), "{out}");
 }

@@ -79,6 +79,31 @@ fn with_settings(mut inst: Installation) -> Installation {
     inst
 }
 
+const RUNNER_IMAGE: &str = "registry.example.com/ci/runner:2.321.0";
+
+/// A pinned runner image, and resources on every container the mode has
+/// (a dind image too in dind mode).
+fn with_resources(mut inst: Installation) -> Installation {
+    use deskrun::model::{ContainerResources, Quantity};
+    let res = |cpu: &str, mem: &str| ContainerResources {
+        requests: [("cpu".to_string(), Quantity(cpu.into()))].into(),
+        limits: [
+            ("memory".to_string(), Quantity(mem.into())),
+            ("ephemeral-storage".to_string(), Quantity("20Gi".into())),
+        ]
+        .into(),
+    };
+    inst.runner_image = Some(RUNNER_IMAGE.into());
+    inst.resources.runner = res("250m", "1Gi");
+    if inst.mode == Mode::Dind {
+        inst.dind_image = Some("docker:27-dind".into());
+        inst.resources.dind = res("1.5", "6Gi");
+    } else {
+        inst.resources.job = res("2", "8Gi");
+    }
+    inst
+}
+
 struct Outcome {
     code: i32,
     output: String,
@@ -153,6 +178,23 @@ fn every_mode_passes_the_real_chart_and_schema() {
                 "dind-settings",
                 with_settings(installation(Mode::Dind, 1, vec![], pat())),
             ),
+            (
+                "k8s-res",
+                with_resources(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "priv-res",
+                with_resources(installation(
+                    Mode::CachedPrivilegedKubernetes,
+                    1,
+                    vec![],
+                    pat(),
+                )),
+            ),
+            (
+                "dind-res",
+                with_resources(installation(Mode::Dind, 1, vec![], pat())),
+            ),
         ],
         // The chart sees the real credential shape, as `up` passes it.
         true,
@@ -167,10 +209,10 @@ fn every_mode_passes_the_real_chart_and_schema() {
     );
     let (passed, failed) = tally(&out.output);
     assert_eq!(failed, 0, "{}", out.output);
-    // controller + 10 instances (2 checks each) + 6 hook extensions
-    // (k8s-cached, priv-app, priv-cached-1..3, k8s-settings).
+    // controller + 13 instances (2 checks each) + 8 hook extensions
+    // (k8s-cached, priv-app, priv-cached-1..3, k8s-settings, k8s-res, priv-res).
     assert!(passed > 0, "{}", out.output);
-    assert_eq!(passed, 1 + 10 * 2 + 6, "{}", out.output);
+    assert_eq!(passed, 1 + 13 * 2 + 8, "{}", out.output);
     for instance in [
         "k8s",
         "k8s-cached",
@@ -182,6 +224,9 @@ fn every_mode_passes_the_real_chart_and_schema() {
         "dind-cached-app",
         "k8s-settings",
         "dind-settings",
+        "k8s-res",
+        "priv-res",
+        "dind-res",
     ] {
         assert!(
             out.output
@@ -425,5 +470,72 @@ fn job_container_rule_and_glibc_compat_pass_the_real_chart_and_our_rule_wins() {
             .map(|e| e["value"].as_str().unwrap())
             .collect();
         assert_eq!(values, [want], "{instance}");
+    }
+}
+
+#[test]
+fn images_and_resources_reach_the_autoscaling_runner_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        vec![
+            (
+                "k8s",
+                with_resources(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "priv",
+                with_resources(installation(
+                    Mode::CachedPrivilegedKubernetes,
+                    1,
+                    vec![],
+                    pat(),
+                )),
+            ),
+            (
+                "dind",
+                with_resources(installation(Mode::Dind, 1, vec![], pat())),
+            ),
+            (
+                "dind-cached",
+                with_resources(installation(Mode::Dind, 1, caches(), pat())),
+            ),
+        ],
+        true,
+    );
+    for instance in ["k8s", "priv", "dind", "dind-cached"] {
+        let Some(objects) = chart_objects(&dir.join(instance).join("values.yaml")) else {
+            return;
+        };
+        let spec = runner_set_spec(&objects);
+        let runner = container(spec, "containers", "runner");
+        assert_eq!(runner["image"], RUNNER_IMAGE, "{instance}");
+        assert_eq!(runner["resources"]["requests"]["cpu"], "250m", "{instance}");
+        assert_eq!(runner["resources"]["limits"]["memory"], "1Gi", "{instance}");
+        if instance == "priv" {
+            // The novolume hooks start the job's helper containers from it.
+            assert_eq!(
+                env_value(runner, "ACTIONS_RUNNER_IMAGE"),
+                Some(RUNNER_IMAGE)
+            );
+        }
+        if instance.starts_with("dind") {
+            let dind = container(spec, "initContainers", "dind");
+            assert_eq!(dind["image"], "docker:27-dind", "{instance}");
+            assert_eq!(dind["resources"]["requests"]["cpu"], "1.5", "{instance}");
+            assert_eq!(dind["resources"]["limits"]["memory"], "6Gi", "{instance}");
+            assert_eq!(
+                container(spec, "initContainers", "init-dind-externals")["image"],
+                RUNNER_IMAGE
+            );
+            // Exactly one dind container: the chart did not add its own.
+            let dinds = spec["template"]["spec"]["initContainers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["name"] == "dind")
+                .count();
+            assert_eq!(dinds, 1, "{instance}");
+        }
     }
 }

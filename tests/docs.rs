@@ -403,6 +403,10 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         replace: args.replace,
         labels: args.labels.clone(),
         env: args.env.clone(),
+        runner_image: args.runner_image.clone(),
+        dind_image: args.dind_image.clone(),
+        requests: args.requests.clone(),
+        limits: args.limits.clone(),
     };
     deskrun::ops::add::installation_from(&req)
         .map(|_| ())
@@ -594,6 +598,10 @@ fn real_list_output() -> Value {
                  host_path: /srv/ci/npm\n    \
              labels: [rust]\n    \
              env: {CARGO_TERM_COLOR: always}\n    \
+             resources:\n      \
+               job:\n        \
+                 requests: {cpu: 2, memory: 4Gi}\n        \
+                 limits: {memory: 8Gi}\n    \
              auth: {type: pat, token: docs-test-token}\n",
         Path::new("docs-test.yaml"),
     )

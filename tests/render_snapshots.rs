@@ -1357,3 +1357,139 @@ fn a_cache_where_glibc_compat_mounts_is_refused() {
         assert!(e.contains("--glibc-compat"), "{path}: {e}");
     }
 }
+
+fn q(text: &str) -> deskrun::model::Quantity {
+    deskrun::model::Quantity(text.into())
+}
+
+/// A pinned runner image and resources on every container the mode has.
+fn with_images_and_resources(mut inst: Installation) -> Installation {
+    use deskrun::model::ContainerResources;
+    let res = |cpu: &str, mem: &str| ContainerResources {
+        requests: [("cpu".to_string(), q(cpu))].into(),
+        limits: [
+            ("memory".to_string(), q(mem)),
+            ("ephemeral-storage".to_string(), q("20Gi")),
+        ]
+        .into(),
+    };
+    inst.runner_image = Some("registry.example.com/ci/runner:2.321.0".into());
+    inst.resources.runner = res("250m", "1Gi");
+    if inst.mode == Mode::Dind {
+        inst.dind_image = Some("docker:27-dind".into());
+        inst.resources.dind = res("1", "6Gi");
+    } else {
+        inst.resources.job = res("2", "8Gi");
+    }
+    inst
+}
+
+#[test]
+fn snapshot_dind_image_and_resources() {
+    let c = one(
+        "dind",
+        with_images_and_resources(installation(Mode::Dind, 1, vec![], pat())),
+    );
+    insta::assert_snapshot!("dind_image_resources", snapshot_text(&c, false));
+}
+
+#[test]
+fn images_and_resources_reach_every_container() {
+    let c = config(vec![
+        (
+            "k8s",
+            with_images_and_resources(installation(Mode::Kubernetes, 1, vec![], pat())),
+        ),
+        (
+            "priv",
+            with_images_and_resources(installation(
+                Mode::CachedPrivilegedKubernetes,
+                1,
+                caches(),
+                pat(),
+            )),
+        ),
+        (
+            "dind",
+            with_images_and_resources(installation(Mode::Dind, 1, vec![], pat())),
+        ),
+        (
+            "dind-cached",
+            with_images_and_resources(installation(Mode::Dind, 1, caches(), pat())),
+        ),
+        ("dind-plain", installation(Mode::Dind, 1, vec![], pat())),
+    ]);
+    let r = rendered(&c);
+    let get = |name: &str| r.instances.iter().find(|i| i.instance == name).unwrap();
+    for name in ["k8s", "priv", "dind", "dind-cached"] {
+        let inst = get(name);
+        let runner = runner_of(&inst.values);
+        assert_eq!(
+            s(runner, &["image"]),
+            Some("registry.example.com/ci/runner:2.321.0"),
+            "{name}"
+        );
+        assert_eq!(
+            s(runner, &["resources", "requests", "cpu"]),
+            Some("250m"),
+            "{name}"
+        );
+        assert_eq!(
+            s(runner, &["resources", "limits", "memory"]),
+            Some("1Gi"),
+            "{name}"
+        );
+    }
+    for name in ["k8s", "priv"] {
+        let (_, patch) = hook_patch(&r, name);
+        let job = named(seq(patch.get("spec").unwrap(), "containers"), "$job");
+        assert_eq!(
+            s(job, &["resources", "requests", "cpu"]),
+            Some("2"),
+            "{name}"
+        );
+        assert_eq!(
+            s(job, &["resources", "limits", "memory"]),
+            Some("8Gi"),
+            "{name}"
+        );
+        assert_eq!(
+            s(job, &["resources", "limits", "ephemeral-storage"]),
+            Some("20Gi"),
+            "{name}"
+        );
+    }
+    // dind with an image or resources: deskrun's own pod, not the chart's.
+    for name in ["dind", "dind-cached"] {
+        let v = &get(name).values;
+        assert!(v.get("containerMode").is_none(), "{name}");
+        let spec = v.get("template").unwrap().get("spec").unwrap();
+        let init = seq(spec, "initContainers");
+        let dind = named(init, "dind");
+        assert_eq!(s(dind, &["image"]), Some("docker:27-dind"), "{name}");
+        assert_eq!(
+            s(dind, &["resources", "requests", "cpu"]),
+            Some("1"),
+            "{name}"
+        );
+        assert_eq!(
+            s(dind, &["resources", "limits", "memory"]),
+            Some("6Gi"),
+            "{name}"
+        );
+        // The externals are copied from the runner image the runner runs.
+        assert_eq!(
+            s(named(init, "init-dind-externals"), &["image"]),
+            Some("registry.example.com/ci/runner:2.321.0"),
+            "{name}"
+        );
+    }
+    // Nothing to change: the chart's own dind container, default images.
+    let plain = &get("dind-plain").values;
+    assert_eq!(s(plain, &["containerMode", "type"]), Some("dind"));
+    assert_eq!(
+        s(runner_of(plain), &["image"]),
+        Some("ghcr.io/actions/actions-runner:latest")
+    );
+    assert!(runner_of(plain).get("resources").is_none());
+}

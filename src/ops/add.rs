@@ -2,8 +2,11 @@
 
 use crate::config::Store;
 use crate::input_bail;
-use crate::model::{Auth, Installation, JobContainer, Mode};
-use crate::validate::{parse_cache_spec, parse_env_spec, validate_installation, validate_labels};
+use crate::model::{Auth, Installation, JobContainer, Mode, Resources};
+use crate::validate::{
+    Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_image,
+    validate_installation, validate_labels, validate_resources,
+};
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -25,8 +28,16 @@ pub struct AddRequest {
     pub replace: bool,
     /// `--label` values. With `replace`, none given keeps the stored labels.
     pub labels: Vec<String>,
-    /// `--env KEY=VALUE` values. With `replace`, none given keeps the stored env.
+    /// `--env KEY=VALUE` values. With `replace`, variables not given are kept.
     pub env: Vec<String>,
+    /// `--runner-image`; `None` keeps the stored one with `replace`, else the default.
+    pub runner_image: Option<String>,
+    /// `--dind-image` (dind mode), likewise.
+    pub dind_image: Option<String>,
+    /// `--request CONTAINER.RESOURCE=QUANTITY` values.
+    pub requests: Vec<String>,
+    /// `--limit CONTAINER.RESOURCE=QUANTITY` values.
+    pub limits: Vec<String>,
 }
 
 /// An empty request (no name, URL or credential), as a base for struct
@@ -49,6 +60,10 @@ impl Default for AddRequest {
             replace: false,
             labels: vec![],
             env: vec![],
+            runner_image: None,
+            dind_image: None,
+            requests: vec![],
+            limits: vec![],
         }
     }
 }
@@ -109,10 +124,37 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         auth: req.auth.clone(),
         labels: req.labels.clone(),
         env: parse_env(&req.env)?,
+        runner_image: req.runner_image.clone(),
+        dind_image: req.dind_image.clone(),
+        resources: parse_resources(&req.requests, &req.limits)?,
     };
     // In the flags' own words first; then everything, as for the config file.
     validate_labels("--label", &inst.labels, &inst.instance_names(&req.name))?;
+    if let Some(image) = &inst.runner_image {
+        validate_image("--runner-image", image)?;
+    }
+    if let Some(image) = &inst.dind_image {
+        validate_image("--dind-image", image)?;
+        if inst.mode != Mode::Dind {
+            input_bail!(
+                "--dind-image is only for --mode dind (the {} mode runs no dind sidecar)",
+                inst.mode
+            );
+        }
+    }
+    validate_resources(Vocab::Flags, inst.mode, &inst.resources)?;
     validate_installation(&req.name, &inst)
+}
+
+fn parse_resources(requests: &[String], limits: &[String]) -> Result<Resources> {
+    let mut resources = Resources::default();
+    for spec in requests {
+        parse_resource_spec("--request", spec, &mut resources)?;
+    }
+    for spec in limits {
+        parse_resource_spec("--limit", spec, &mut resources)?;
+    }
+    Ok(resources)
 }
 
 fn parse_env(specs: &[String]) -> Result<BTreeMap<String, String>> {
@@ -133,8 +175,37 @@ fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
     if req.labels.is_empty() {
         new.labels = old.labels.clone();
     }
-    if req.env.is_empty() {
-        new.env = old.env.clone();
+    for (key, value) in &old.env {
+        new.env.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    if req.runner_image.is_none() {
+        new.runner_image = old.runner_image.clone();
+    }
+    // Settings of another mode's containers are dropped with the mode.
+    if req.dind_image.is_none() && new.mode == Mode::Dind {
+        new.dind_image = old.dind_image.clone();
+    }
+    for (container, kept) in old.resources.each() {
+        let applies = match container {
+            "job" => new.mode != Mode::Dind,
+            "dind" => new.mode == Mode::Dind,
+            _ => true,
+        };
+        let Some(target) = new.resources.get_mut(container).filter(|_| applies) else {
+            continue;
+        };
+        for (resource, q) in &kept.requests {
+            target
+                .requests
+                .entry(resource.clone())
+                .or_insert_with(|| q.clone());
+        }
+        for (resource, q) in &kept.limits {
+            target
+                .limits
+                .entry(resource.clone())
+                .or_insert_with(|| q.clone());
+        }
     }
 }
 

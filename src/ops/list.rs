@@ -1,6 +1,6 @@
 //! `deskrun list`: the configured installations, never their credentials.
 
-use crate::model::{Cache, Config};
+use crate::model::{Cache, Config, Mode, Resources};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -32,6 +32,13 @@ pub struct ListEntry {
     pub labels: Vec<String>,
     /// Environment of the runner (and job) container.
     pub env: BTreeMap<String, String>,
+    /// The runner image in use (the default when none is set).
+    pub runner_image: String,
+    /// The dind sidecar's image; `null` outside dind mode.
+    pub dind_image: Option<String>,
+    /// Requests and limits per container (`runner`, `job`, `dind`), as in
+    /// the config; containers without any are left out.
+    pub resources: Resources,
 }
 
 pub fn list(config: &Config) -> ListOutput {
@@ -54,6 +61,9 @@ pub fn list(config: &Config) -> ListOutput {
                 runs_on: i.instance_names(name),
                 labels: i.labels.clone(),
                 env: i.env.clone(),
+                runner_image: i.runner_image().to_string(),
+                dind_image: (i.mode == Mode::Dind).then(|| i.dind_image().to_string()),
+                resources: i.resources.clone(),
             })
             .collect(),
     }
