@@ -27,8 +27,6 @@ fn config(mirrors: &[&str], mirror_root: Option<&str>, with_caches: bool) -> Con
             max_runners: 1,
             instances: 1,
             caches: if with_caches { caches() } else { vec![] },
-            labels: vec![],
-            env: Default::default(),
             auth: pat(),
             ..Default::default()
         },
