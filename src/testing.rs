@@ -1563,6 +1563,11 @@ fn render_chart(
                 "metadata": {"name": format!("{release}-gha-rs-controller"), "namespace": ns,
                              "labels": {"app.kubernetes.io/part-of": "gha-rs-controller"}},
                 "status": {"readyReplicas": 1}}));
+            // The Deployment's pod, as ARC labels it (`deskrun logs --controller`).
+            let mut pod = arc::controller_pod(arc::running(&["manager"]));
+            pod["metadata"]["name"] = json!(format!("{release}-gha-rs-controller-6d5f8b7c9-x2x7q"));
+            pod["metadata"]["namespace"] = json!(ns);
+            objs.push(pod);
             Ok(objs)
         }
         SCALE_SET_CHART => {
@@ -1606,13 +1611,10 @@ fn render_chart(
                 .any(|k| k.kind == "Deployment" && k.name.ends_with("-gha-rs-controller"));
             let mut objs = vec![ars];
             if controller_runs {
-                objs.push(json!({
-                    "apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": format!("{release}-listener"), "namespace": ns,
-                                 "labels": {"app.kubernetes.io/component": "runner-scale-set-listener",
-                                            "actions.github.com/scale-set-name": release}},
-                    "status": {"phase": "Running"},
-                }));
+                // The listener the controller starts for the scale set.
+                let mut pod = arc::listener_pod(release, arc::running(&["listener"]));
+                pod["metadata"]["namespace"] = json!(ns);
+                objs.push(pod);
             }
             Ok(objs)
         }

@@ -54,25 +54,9 @@ pub fn jobs(s: &Session, only: Option<&str>) -> Result<JobsReport> {
     })
 }
 
-/// The report as an aligned table.
+/// The report as an aligned table (display widths: job names are free text).
 pub fn table(r: &JobsReport) -> String {
-    let rows = rows(r);
-    let mut widths = vec![0; rows[0].len()];
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    rows.iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            cells.join("  ").trim_end().to_string() + "\n"
-        })
-        .collect()
+    crate::output::table(&rows(r))
 }
 
 /// The report as table rows, header first.

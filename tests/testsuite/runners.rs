@@ -45,7 +45,7 @@ fn replace_listener(env: &Env, instance: &str, pod: Option<Json>) {
         c.remove(&ObjKey::new(
             "Pod",
             "arc-systems",
-            &format!("{instance}-listener"),
+            &format!("{instance}-754b578d-listener"),
         ));
         if let Some(p) = pod {
             c.put(p);
@@ -201,7 +201,6 @@ fn unschedulable_runners_failed_runners_and_a_missing_listener() {
                 EARLIER,
                 json!({"phase": "Failed", "reason": "TooManyPodFailures", "message": "Pod has failed to start more than 5 times: "}),
             ),
-            arc::controller_pod(arc::running(&["manager"])),
         ],
     );
     replace_listener(&env, "dind-runner", None);
@@ -369,15 +368,6 @@ fn logs_req(name: &str, source: Source) -> LogsRequest {
 #[test]
 fn logs_of_the_listener_by_default_and_of_every_runner_with_prefixes() {
     let env = deployed();
-    // The fake's own listener pod has no container statuses: a real one.
-    replace_listener(
-        &env,
-        "docker-runner",
-        Some(arc::listener_pod(
-            "docker-runner",
-            arc::running(&["listener"]),
-        )),
-    );
     env.fake.world(|w| {
         w.cluster_mut("deskrun").unwrap().set_log(
             "docker-runner-754b578d-listener",
@@ -503,12 +493,38 @@ fn no_pod_to_read_is_explained() {
     );
     let (r, _, _) = run_logs(&env, logs_req("docker-runner", Source::Job));
     assert!(format!("{:#}", r.unwrap_err()).contains("no job is running"));
-    let controller = LogsRequest {
+    let controller = || LogsRequest {
         source: Source::Controller,
         ..Default::default()
     };
-    let (r, _, _) = run_logs(&env, controller);
+    env.fake.world(|w| {
+        w.cluster_mut("deskrun").unwrap().set_log(
+            "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
+            "manager",
+            false,
+            "started\n",
+        )
+    });
+    let (r, out, _) = run_logs(&env, controller());
+    r.unwrap();
+    assert_eq!(out, ["started"]);
+    env.fake.world(|w| {
+        w.cluster_mut("deskrun").unwrap().remove(&ObjKey::new(
+            "Pod",
+            "arc-systems",
+            "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
+        ))
+    });
+    let (r, _, _) = run_logs(&env, controller());
     assert!(format!("{:#}", r.unwrap_err()).contains("no pod running"));
+    env.down(&ops::down::DownOptions {
+        controller: true,
+        delete_cluster: false,
+        parallel: 2,
+    })
+    .unwrap();
+    let (r, _, _) = run_logs(&env, controller());
+    assert!(format!("{:#}", r.unwrap_err()).contains("not installed: run `deskrun up`"));
 
     let none = Env::new();
     none.add(&request("a"));
