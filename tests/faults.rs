@@ -1,7 +1,8 @@
 //! Ctrl-C, on fake executables (only a process shows it): a real SIGINT
 //! to the deskrun process while a tool hangs stops the tool (its whole
 //! process group), exits 130, leaves the config and TMPDIR as they were,
-//! and the next `up` converges (repairing a release helm left pending).
+//! and the next `up` converges (repairing a release helm left pending); and
+//! a followed log whose reader went away (`| head`) stops its tools too.
 //!
 //! Every call made to fail, time out or print garbage is tested in-process
 //! (`tests/testsuite/faults.rs`). No sleep synchronises anything here: the
@@ -279,4 +280,95 @@ fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
         Some(("c", "pending-upgrade")),
         Some("helm rollback c "),
     );
+}
+
+/// `deskrun logs -f | head -n 2`: once the reader is gone, deskrun stops
+/// the `kubectl logs --follow` it started (its whole process group) and
+/// exits 0, instead of following into a closed pipe forever. A stand-in
+/// `kubectl` prints a line every 50 ms until killed.
+#[test]
+fn following_into_a_closed_pipe_stops_kubectl_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let pods = json!({"kind": "List", "items": [{
+        "kind": "Pod",
+        "metadata": {"name": "a-754b578d-listener", "labels": {
+            "app.kubernetes.io/component": "runner-scale-set-listener",
+            "actions.github.com/scale-set-name": "a"}},
+        "spec": {"containers": [{"name": "listener"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "listener", "state": {"running": {}}}]}
+    }]});
+    fs::write(dir.path().join("pods.json"), pods.to_string()).unwrap();
+    let script = format!(
+        "#!/bin/sh\n\
+         d='{d}'\n\
+         case \" $* \" in\n\
+         *' version --client '*) echo 'Client Version: v1.33.1'; exit 0;;\n\
+         *' get pods '*) cat \"$d/pods.json\"; exit 0;;\n\
+         *' logs a-754b578d-listener '*' --follow '*) echo $$ > \"$d/kubectl.pid\"; i=0; \
+           while :; do i=$((i+1)); echo \"line $i\"; sleep 0.05; done;;\n\
+         esac\n\
+         echo \"unexpected: $*\" >&2; exit 98\n",
+        d = dir.path().display()
+    );
+    let kubectl = bin.join("kubectl");
+    fs::write(&kubectl, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&kubectl, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.yaml");
+    fs::write(
+        &config,
+        format!(
+            "version: 1\ninstallations:\n  a:\n    repository: https://github.com/owner/repo\n    \
+             mode: kubernetes\n    min_runners: 1\n    max_runners: 1\n    \
+             auth: {{type: pat, token: {TOKEN}}}\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' logs a --follow | head -n 2",
+            env!("CARGO_BIN_EXE_deskrun")
+        ))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("DESKRUN_CONFIG", &config)
+        .env("HOME", dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        // Without the stop, the follow would end only at this cap (exit 1).
+        .env("DESKRUN_CALL_TIMEOUT", "8")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line 1\nline 2\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pid: i32 = fs::read_to_string(dir.path().join("kubectl.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Gone, or a zombie nobody reaped (some container inits never do).
+    let gone = match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => true,
+    };
+    assert!(gone, "kubectl logs --follow (pid {pid}) still runs");
 }
