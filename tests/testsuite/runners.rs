@@ -566,3 +566,48 @@ fn each_refresh_costs_exactly_one_status() {
         .count();
     assert_eq!(versions, 4);
 }
+
+#[test]
+fn the_extra_reads_of_an_unhealthy_status_run_at_the_same_time() {
+    let env = deployed();
+    put(
+        &env,
+        vec![arc::runner_pod(
+            "docker-runner-k2x9d-runner-aaaaa",
+            "docker-runner",
+            false,
+            arc::unschedulable("0/1 nodes are available: 1 Insufficient cpu."),
+        )],
+    );
+    replace_listener(
+        &env,
+        "docker-runner",
+        Some(arc::listener_pod(
+            "docker-runner",
+            arc::exited("listener", 1),
+        )),
+    );
+    replace_listener(&env, "dind-runner", None);
+    let slow = Duration::from_millis(150);
+    env.fake
+        .latency("kubectl --context kind-deskrun logs", slow);
+    env.fake
+        .latency("kubectl --context kind-deskrun get events", slow);
+    env.status(None).unwrap();
+    let calls = env.fake.calls();
+    let span = |needle: &str| {
+        let c = calls
+            .iter()
+            .find(|c| c.line().contains(needle))
+            .unwrap_or_else(|| panic!("no call with {needle:?}"));
+        (c.started, c.ended.unwrap())
+    };
+    let (l0, l1) = span("logs docker-runner-754b578d-listener");
+    let (c0, c1) = span("logs arc-gha-rs-controller");
+    let (e0, e1) = span("get events");
+    assert!(
+        l0 < c1 && c0 < l1,
+        "listener and controller logs ran in series"
+    );
+    assert!(l0 < e1 && e0 < l1, "listener log and events ran in series");
+}
