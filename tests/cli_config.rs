@@ -1531,3 +1531,96 @@ fn bad_images_and_quantities_name_the_flag_or_the_key() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("pod"), "{out}");
 }
+
+#[test]
+fn a_cache_host_path_that_is_not_a_directory_is_refused_by_add_and_up() {
+    let env = Env::new();
+    let sock = env.dir.path().join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let spec = format!("{}:/var/run/docker.sock", sock.display());
+    let out = Out::of(
+        env.cmd()
+            .args([
+                "add",
+                "s",
+                "--repository",
+                REPO,
+                "--auth-value-stdin",
+                "--cache",
+                &spec,
+            ])
+            .write_stdin(TOKEN)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("a socket"), "{out}");
+    assert!(out.stderr.contains("a cache is a directory"), "{out}");
+    assert!(!env.config.exists(), "nothing was written");
+
+    // The same in a config edited by hand: `up` refuses it before running
+    // any tool (PATH has none: reaching the tool check would be exit 1).
+    env.add("s", &["--cache", "/srv/ci/npm:/root/.npm"]);
+    let text = env
+        .text()
+        .replace("/srv/ci/npm", &sock.display().to_string());
+    fs::write(&env.config, text).unwrap();
+    let empty = env.dir.path().join("no-tools");
+    fs::create_dir_all(&empty).unwrap();
+    let out = Out::of(env.cmd().env("PATH", &empty).arg("up").output().unwrap());
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("a socket") && out.stderr.contains("a cache is a directory"),
+        "{out}"
+    );
+}
+
+#[test]
+fn up_warns_once_when_caches_would_live_in_ram() {
+    if stat_is_tmpfs("/dev/shm").is_none() {
+        println!("skipped: /dev/shm is not tmpfs here");
+        return;
+    }
+    let env = Env::new();
+    env.add("a", &["--cache", "/var/lib/docker"]);
+    env.add("b", &["--cache", "/root/.cache", "--instances", "2"]);
+    let root = format!("/dev/shm/deskrun-test-{}/cache", std::process::id());
+    set_cache_root(&env, &root);
+    let empty = env.dir.path().join("no-tools");
+    fs::create_dir_all(&empty).unwrap();
+    let out = Out::of(env.cmd().env("PATH", &empty).arg("up").output().unwrap());
+    // The tools are missing, so up stops there (exit 1), after the warning.
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.stderr.matches("warning:").count(), 1, "{out}");
+    assert!(out.stderr.contains("is on tmpfs"), "{out}");
+    assert!(out.stderr.contains("cluster.cache_root"), "{out}");
+    assert!(!Path::new(&root).exists(), "up created nothing");
+
+    // On disk: no warning.
+    let env = Env::new();
+    env.add("a", &["--cache", "/var/lib/docker"]);
+    let root = env.dir.path().join("cache");
+    if stat_is_tmpfs(root.parent().unwrap().to_str().unwrap()).is_none() {
+        set_cache_root(&env, root.to_str().unwrap());
+        let out = Out::of(env.cmd().env("PATH", &empty).arg("up").output().unwrap());
+        assert!(!out.stderr.contains("warning:"), "{out}");
+    }
+}
+
+fn set_cache_root(env: &Env, root: &str) {
+    deskrun::config::Store::new(&env.config)
+        .update(|c| {
+            c.cluster.cache_root = root.to_string();
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// `Some(())` when `path` is on tmpfs (`stat -f`).
+fn stat_is_tmpfs(path: &str) -> Option<()> {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", path])
+        .output()
+        .ok()?;
+    (String::from_utf8_lossy(&out.stdout).trim() == "tmpfs").then_some(())
+}

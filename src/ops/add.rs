@@ -212,6 +212,7 @@ fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
 /// Validate and store. An existing name is an error unless `replace`.
 pub fn add(store: &Store, req: &AddRequest) -> Result<AddOutcome> {
     let mut installation = installation_from(req)?;
+    crate::ops::hostpaths::check_installation(&installation)?;
     let replaced = store.update(|config| {
         let existing = config.installations.get(&req.name);
         let exists = existing.is_some();

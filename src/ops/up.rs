@@ -107,6 +107,12 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
     opts.charts.apply(&mut config)?;
     check_names(&config, &opts.names)?;
     let rendered = render(&config, &[])?;
+    crate::ops::hostpaths::check_rendered(&config.cluster, &rendered)?;
+    if let Some(w) =
+        crate::ops::hostpaths::ram_cache_warning(&config.cluster, &rendered, s.store.path())
+    {
+        s.progress.printer().warn(w);
+    }
     s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
     let _lock = if opts.dry_run {
         None
