@@ -154,6 +154,16 @@ Examples:
     )]
     Cluster(ClusterCommand),
 
+    /// Work with the config file itself (import from the Go deskrun)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  deskrun config import
+  deskrun config import ~/backup/deskrun-config.json --replace"
+    )]
+    Config(ConfigCommand),
+
     /// Print the deskrun version
     #[command(after_help = "\
 Examples:
@@ -169,6 +179,25 @@ Examples:
     Completions {
         /// Shell to generate completions for
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Add the installations of the original Go deskrun's config (validated like `add`;
+    /// credentials are copied, never printed)
+    #[command(after_help = "\
+Examples:
+  deskrun config import                 # reads ~/.deskrun/config.json
+  deskrun config import old-config.json --replace
+  deskrun list && deskrun up")]
+    Import {
+        /// The Go deskrun's config.json [default: ~/.deskrun/config.json]
+        #[arg(value_name = "FILE", allow_hyphen_values = true)]
+        file: Option<PathBuf>,
+        /// Overwrite installations of the same name
+        #[arg(long)]
+        replace: bool,
     },
 }
 

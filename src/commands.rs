@@ -2,8 +2,8 @@
 //! Data goes to stdout; progress, hints and errors to stderr.
 
 use crate::cli::{
-    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, DownArgs, JobContainerArg, ListFormat,
-    LogsArgs, ModeArg, RenderArgs, StatusArgs, StatusFormat, UpArgs,
+    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, ConfigCommand, DownArgs, JobContainerArg,
+    ListFormat, LogsArgs, ModeArg, RenderArgs, StatusArgs, StatusFormat, UpArgs,
 };
 use crate::config::{Store, default_path};
 use crate::error::input;
@@ -52,6 +52,9 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
         Command::Logs(args) => logs(&g, args),
         Command::Jobs { name, output } => jobs(&g, name.as_deref(), output),
         Command::Cluster(cmd) => cluster(&g, cmd),
+        Command::Config(ConfigCommand::Import { file, replace }) => {
+            config_import(&g, file, replace)
+        }
         Command::Version => {
             g.out.line(format!("deskrun {}", env!("CARGO_PKG_VERSION")));
             Ok(())
@@ -65,6 +68,65 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `list` and `up` without a config of deskrun's own, next to the Go
+/// deskrun's: say how to bring its installations over.
+fn go_config_hint(g: &Globals) {
+    if let Some(hint) = ops::import::go_config_hint(&g.store) {
+        g.out.note(hint);
+    }
+}
+
+fn config_import(g: &Globals, file: Option<std::path::PathBuf>, replace: bool) -> Result<()> {
+    let file = match file {
+        Some(f) => f,
+        None => ops::import::default_go_config().ok_or_else(|| {
+            input("cannot find your home directory; give the file: deskrun config import FILE")
+        })?,
+    };
+    let r = ops::import::import(&g.store, &file, replace)?;
+    for i in &r.imported {
+        let verb = if i.replaced { "replaced" } else { "imported" };
+        g.out.line(format!(
+            "{verb} {} ({}, {}); runs-on: {}",
+            i.name,
+            i.mode,
+            i.repository,
+            i.runs_on.join(" | ")
+        ));
+        for note in &i.notes {
+            g.out.line(format!("  note: {note}"));
+        }
+    }
+    for x in &r.refused {
+        g.out.line(format!("refused {}: {}", x.name, x.reason));
+    }
+    g.out.line(format!(
+        "{} imported, {} refused from {} into {}",
+        r.imported.len(),
+        r.refused.len(),
+        r.source.display(),
+        g.store.path().display()
+    ));
+    if let Some(old) = r
+        .go_cluster_name
+        .as_deref()
+        .filter(|_| !r.imported.is_empty())
+    {
+        g.out.note(format!(
+            "note: the Go deskrun ran its runners in the kind cluster {old:?}; if it still exists, delete it \
+             (kind delete cluster --name {old}) before `deskrun up`: deskrun cannot take over what the Go \
+             deskrun deployed there, and the caches on the host are kept either way"
+        ));
+    }
+    if r.imported.is_empty() && !r.refused.is_empty() {
+        input_bail!("nothing was imported: every installation was refused (see above)");
+    }
+    if !r.imported.is_empty() {
+        g.out.note("next: run `deskrun up` to deploy them");
+    }
+    Ok(())
 }
 
 pub fn job_container(j: JobContainerArg) -> JobContainer {
@@ -231,6 +293,7 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
 }
 
 fn list(g: &Globals, format: ListFormat) -> Result<()> {
+    go_config_hint(g);
     let config = g.store.load()?;
     let out = ops::list::list(&config);
     match format {
@@ -364,6 +427,7 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
             scale_set: args.scale_set_chart,
         },
     };
+    go_config_hint(g);
     let report = with_session(g, true, |s| ops::up::up(s, &opts))?;
     for notice in &report.notices {
         g.out.note(format!("note: {notice}"));

@@ -1624,3 +1624,89 @@ fn stat_is_tmpfs(path: &str) -> Option<()> {
         .ok()?;
     (String::from_utf8_lossy(&out.stdout).trim() == "tmpfs").then_some(())
 }
+
+#[test]
+fn config_import_brings_the_go_deskruns_installations_over() {
+    let env = Env::new();
+    // The Go deskrun's file in $HOME, and no config of deskrun's own.
+    let go_dir = env.dir.path().join(".deskrun");
+    fs::create_dir_all(&go_dir).unwrap();
+    fs::write(
+        go_dir.join("config.json"),
+        format!(
+            r#"{{"cluster_name": "deskrun", "installations": {{
+              "docker-runner": {{"Name": "docker-runner", "Repository": "{REPO}",
+                "ContainerMode": "cached-privileged-kubernetes", "MinRunners": 1, "MaxRunners": 1,
+                "Instances": 1, "CachePaths": [{{"MountPath": "/var/lib/docker", "HostPath": ""}}],
+                "AuthType": "pat", "AuthValue": "{TOKEN}"}},
+              "app": {{"Name": "app", "Repository": "https://github.com/my-org", "ContainerMode": "dind",
+                "MinRunners": 0, "MaxRunners": 2, "Instances": 1, "AuthType": "github-app",
+                "AuthValue": {pem:?}}}
+            }}}}"#,
+            pem = PEM
+        ),
+    )
+    .unwrap();
+    // list and up point at it, on stderr, once.
+    let out = env.run(&["list"]);
+    out.ok();
+    assert_eq!(
+        out.stderr.matches("deskrun config import").count(),
+        1,
+        "{out}"
+    );
+    let empty = env.dir.path().join("no-tools");
+    fs::create_dir_all(&empty).unwrap();
+    let out = Out::of(env.cmd().env("PATH", &empty).arg("up").output().unwrap());
+    assert!(out.stderr.contains("deskrun config import"), "{out}");
+    assert!(!env.config.exists(), "up wrote no config");
+
+    let out = env.run(&["config", "import"]);
+    out.ok();
+    assert!(
+        out.stdout
+            .contains("imported docker-runner (cached-privileged-kubernetes"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("refused app:") && out.stdout.contains("--app-id"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("1 imported, 1 refused"), "{out}");
+    assert!(
+        !out.all().contains(TOKEN) && !out.all().contains("FAKE-KEY"),
+        "{out}"
+    );
+    assert_eq!(mode_of(&env.config), 0o600);
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert_eq!(
+        config.installations["docker-runner"].auth,
+        deskrun::model::Auth::Pat {
+            token: TOKEN.into()
+        }
+    );
+    // With a config of its own, no more hint.
+    let out = env.run(&["list"]);
+    assert!(!out.stderr.contains("config import"), "{out}");
+
+    // Again: the name exists; nothing imported is an input error, the file untouched.
+    let before = env.bytes();
+    let out = env.run(&["config", "import"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stdout.contains("--replace"), "{out}");
+    assert_eq!(env.bytes(), before);
+    env.run(&["config", "import", "--replace"]).ok();
+
+    // A file that is not the Go format.
+    let bad = env.dir.path().join("-not-go.json");
+    fs::write(&bad, "version: 1\n").unwrap();
+    let out = Out::of(
+        env.cmd()
+            .current_dir(env.dir.path())
+            .args(["config", "import", "-not-go.json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("not a Go deskrun config"), "{out}");
+}

@@ -450,6 +450,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         | Command::Down(_)
         | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })
         | Command::Cluster(ClusterCommand::Status { .. })
+        | Command::Config(_)
         | Command::Version
         | Command::Completions { .. } => Ok(()),
     }

@@ -5,6 +5,7 @@ pub mod add;
 pub mod cluster;
 pub mod down;
 pub mod hostpaths;
+pub mod import;
 pub mod jobs;
 pub mod list;
 pub mod logs;
