@@ -563,7 +563,15 @@ fn logs(g: &Globals, args: LogsArgs) -> Result<()> {
     let printer = g.out.clone();
     let out: crate::exec::Sink = std::sync::Arc::new(move |line: &str| {
         if !printer.try_data(&format!("{line}\n")) {
-            crate::exec::exit_stopping_children(0);
+            // A closed pipe is a normal end; a full disk is an error.
+            let code = match printer.finish() {
+                Ok(()) => 0,
+                Err(e) => {
+                    printer.error(format!("{e:#}"));
+                    1
+                }
+            };
+            crate::exec::exit_stopping_children(code);
         }
     });
     with_session(g, false, |s| {

@@ -284,7 +284,8 @@ fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
 
 /// `deskrun logs -f | head -n 2`: once the reader is gone, deskrun stops
 /// the `kubectl logs --follow` it started (its whole process group) and
-/// exits 0, instead of following into a closed pipe forever. A stand-in
+/// exits 0, instead of following into a closed pipe forever (into a full
+/// disk: exit 1, saying so). A stand-in
 /// `kubectl` prints a line every 50 ms until killed.
 #[test]
 fn following_into_a_closed_pipe_stops_kubectl_and_exits_0() {
@@ -326,25 +327,37 @@ fn following_into_a_closed_pipe_stops_kubectl_and_exits_0() {
         ),
     )
     .unwrap();
+    let run = |shell: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(shell.replace("DESKRUN", env!("CARGO_BIN_EXE_deskrun")))
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("DESKRUN_CONFIG", &config)
+            .env("HOME", dir.path())
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            // Without the stop, the follow would end only at this cap (exit 1).
+            .env("DESKRUN_CALL_TIMEOUT", "8")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // stdout that fails otherwise (a full disk) ends it too, as an error.
     let started = Instant::now();
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "set -o pipefail; '{}' logs a --follow | head -n 2",
-            env!("CARGO_BIN_EXE_deskrun")
-        ))
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("DESKRUN_CONFIG", &config)
-        .env("HOME", dir.path())
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        // Without the stop, the follow would end only at this cap (exit 1).
-        .env("DESKRUN_CALL_TIMEOUT", "8")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run("'DESKRUN' logs a --follow > /dev/full");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let started = Instant::now();
+    let out = run("set -o pipefail; 'DESKRUN' logs a --follow | head -n 2");
+
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "line 1\nline 2\n",
