@@ -415,9 +415,16 @@ pub struct AddArgs {
 
     /// Give glibc-less job images (nixos/nix, Nixery, Alpine) the glibc loader and libraries that
     /// JavaScript actions' node needs, mounted at /lib64 and /lib/x86_64-linux-gnu (kubernetes modes,
-    /// x86-64). Breaks job images that have their own glibc (ubuntu, debian): only for images without one
-    #[arg(long)]
-    pub glibc_compat: bool,
+    /// x86-64). Breaks job images that have their own glibc (ubuntu, debian): only for images without
+    /// one. --glibc-compat=false turns it off again (with --replace, not giving it keeps the setting)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub glibc_compat: Option<bool>,
 
     /// Credential type
     #[arg(long, value_enum, default_value_t = AuthTypeArg::Pat)]

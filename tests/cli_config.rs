@@ -1710,3 +1710,39 @@ fn config_import_brings_the_go_deskruns_installations_over() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("not a Go deskrun config"), "{out}");
 }
+
+#[test]
+fn replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them() {
+    let env = Env::new();
+    env.add("nix", &["--job-container", "optional", "--glibc-compat"]);
+    let load = || deskrun::config::Store::new(&env.config).load().unwrap();
+    // A new token only: the job settings stay.
+    env.add("nix", &["--replace"]);
+    let i = &load().installations["nix"];
+    assert_eq!(
+        i.job_container,
+        Some(deskrun::model::JobContainer::Optional)
+    );
+    assert!(i.glibc_compat);
+    // Turned off explicitly.
+    env.add(
+        "nix",
+        &[
+            "--replace",
+            "--glibc-compat=false",
+            "--job-container",
+            "required",
+        ],
+    );
+    let i = &load().installations["nix"];
+    assert_eq!(
+        i.job_container,
+        Some(deskrun::model::JobContainer::Required)
+    );
+    assert!(!i.glibc_compat);
+    // dind has neither: a switch to it drops them instead of failing.
+    env.add("nix", &["--replace", "--glibc-compat"]);
+    env.add("nix", &["--replace", "--mode", "dind"]);
+    let i = &load().installations["nix"];
+    assert_eq!((i.job_container, i.glibc_compat), (None, false));
+}

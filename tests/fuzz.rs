@@ -394,7 +394,7 @@ fn add_request() -> impl Strategy<Value = AddRequest> {
                     instances,
                     caches,
                     job_container: None,
-                    glibc_compat: false,
+                    glibc_compat: None,
                     auth,
                     replace: false,
                     ..Default::default()

@@ -23,7 +23,8 @@ pub struct AddRequest {
     pub caches: Vec<String>,
     /// `--job-container`; `None` keeps the mode's default.
     pub job_container: Option<JobContainer>,
-    pub glibc_compat: bool,
+    /// `--glibc-compat[=BOOL]`; `None`: off, or with `replace` as stored.
+    pub glibc_compat: Option<bool>,
     pub auth: Auth,
     pub replace: bool,
     /// `--label` values. With `replace`, none given keeps the stored labels.
@@ -53,7 +54,7 @@ impl Default for AddRequest {
             instances: 1,
             caches: vec![],
             job_container: None,
-            glibc_compat: false,
+            glibc_compat: None,
             auth: Auth::Pat {
                 token: String::new(),
             },
@@ -120,7 +121,7 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         instances: req.instances,
         caches,
         job_container: req.job_container,
-        glibc_compat: req.glibc_compat,
+        glibc_compat: req.glibc_compat.unwrap_or(false),
         auth: req.auth.clone(),
         labels: req.labels.clone(),
         env: parse_env(&req.env)?,
@@ -172,6 +173,15 @@ fn parse_env(specs: &[String]) -> Result<BTreeMap<String, String>> {
 /// command line did not mention (credentials, URL, mode and runner counts
 /// are always given or defaulted, as before).
 fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
+    // The job settings exist in the kubernetes modes only: dropped with them.
+    if new.mode.is_kubernetes() {
+        if req.job_container.is_none() {
+            new.job_container = old.job_container;
+        }
+        if req.glibc_compat.is_none() {
+            new.glibc_compat = old.glibc_compat;
+        }
+    }
     if req.labels.is_empty() {
         new.labels = old.labels.clone();
     }
