@@ -75,17 +75,18 @@ impl Store {
         let dir = self.parent();
         fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create config directory {}", dir.display()))?;
-        let lock_path = lock_path(&self.path);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-        file.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        Ok(file)
+        lock_file(&lock_path(&self.path), || {})
+    }
+
+    /// The lock that serialises cluster-changing commands on this config
+    /// (`<file>.cluster.lock`); `on_wait` runs when another holds it.
+    pub fn cluster_lock(&self, on_wait: impl FnOnce(&Path)) -> Result<File> {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".cluster.lock");
+        let path = self.path.with_file_name(name);
+        let dir = self.parent();
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        lock_file(&path, || on_wait(&path))
     }
 
     fn parent(&self) -> PathBuf {
@@ -124,6 +125,24 @@ impl Store {
             .with_context(|| format!("cannot write config file {}", target.display()))?;
         Ok(())
     }
+}
+
+/// Open (creating, 0600) and exclusively lock `path`; `on_wait` runs first
+/// when someone else holds the lock. Released when the file is dropped.
+fn lock_file(path: &Path, on_wait: impl FnOnce()) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    if file.try_lock().is_err() {
+        on_wait();
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+    }
+    Ok(file)
 }
 
 fn lock_path(path: &Path) -> PathBuf {

@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// What a secret is replaced by wherever it would be shown.
-pub const REDACTED: &str = "<redacted>";
+pub use crate::model::REDACTED;
 
 /// Timeout of an [`Invocation`] that does not set one: long enough for
 /// `helm --wait` or a cold `kind create cluster`, short enough not to hang CI.

@@ -27,6 +27,7 @@ pub mod observe;
 pub mod observed;
 pub mod ops;
 pub mod output;
+pub mod par;
 pub mod plan;
 pub mod progress;
 pub mod quantity;

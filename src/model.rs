@@ -482,3 +482,8 @@ impl Config {
             .collect()
     }
 }
+
+/// What a credential is replaced by wherever it would be shown (rendered
+/// values, tool output, errors). Non-empty, so the chart still accepts
+/// redacted values.
+pub const REDACTED: &str = "<redacted>";

@@ -34,9 +34,7 @@ pub const REQUIRE_JOB_CONTAINER_ENV: &str = "ACTIONS_RUNNER_REQUIRE_JOB_CONTAINE
 pub const GLIBC_COMPAT_MOUNTS: [&str; 2] = ["/lib64", "/lib/x86_64-linux-gnu"];
 const GLIBC_COMPAT_VOLUME: &str = "glibc-compat";
 
-/// Shown instead of a credential when secrets are not requested. Non-empty so
-/// that the chart still accepts the values.
-pub const REDACTED: &str = "<redacted>";
+pub use crate::model::REDACTED;
 
 /// Label and annotation keys deskrun puts on what it deploys.
 pub const LABEL_MANAGED: &str = "deskrun.dev/managed";
@@ -98,6 +96,48 @@ pub fn redact_values(values: &mut Value) {
                 *v = Value::String(REDACTED.into());
             }
         }
+    }
+}
+
+/// Helm values as shown: the same document, with `githubConfigSecret`
+/// redacted unless secrets are asked for. Only the secret's small mapping is
+/// copied.
+struct DisplayValues<'a> {
+    values: &'a Value,
+    secret: Option<Value>,
+}
+
+impl<'a> DisplayValues<'a> {
+    fn new(values: &'a Value, show_secrets: bool) -> Self {
+        let secret = (!show_secrets)
+            .then(|| values.get("githubConfigSecret").cloned())
+            .flatten()
+            .map(|s| {
+                let mut wrapper = Mapping::new();
+                wrapper.insert("githubConfigSecret".into(), s);
+                let mut wrapper = Value::Mapping(wrapper);
+                redact_values(&mut wrapper);
+                wrapper["githubConfigSecret"].clone()
+            });
+        DisplayValues { values, secret }
+    }
+}
+
+impl serde::Serialize for DisplayValues<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (Some(secret), Some(map)) = (&self.secret, self.values.as_mapping()) else {
+            return self.values.serialize(ser);
+        };
+        let mut out = ser.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            if k.as_str() == Some("githubConfigSecret") {
+                out.serialize_entry(k, secret)?;
+            } else {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        out.end()
     }
 }
 
@@ -768,10 +808,13 @@ impl Rendered {
             file("controller/values.yaml".into(), &self.controller_values)?,
         ];
         let per_instance = par_map(&self.instances, |inst| -> Result<Vec<RenderedFile>> {
-            let mut files = vec![file(
-                format!("{}/values.yaml", inst.instance),
-                &inst.values_for_display(show_secrets),
-            )?];
+            // Emitted through a view that redacts, rather than from a
+            // redacted deep copy of every instance's values.
+            let shown = DisplayValues::new(&inst.values, show_secrets);
+            let mut files = vec![RenderedFile {
+                path: format!("{}/values.yaml", inst.instance),
+                text: serde_yaml::to_string(&shown)?,
+            }];
             if let Some(cm) = &inst.hook_extension {
                 files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
             }
@@ -816,23 +859,13 @@ impl Rendered {
 }
 
 /// `items.map(f)` on the machine's cores, in order. Rendering hundreds of
-/// instances is mostly YAML emitting, which parallelises perfectly.
+/// instances is mostly YAML emitting, which parallelises perfectly; a few
+/// are not worth a thread.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 16 {
+    if items.len() < 16 {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("render thread panicked"))
-            .collect()
-    })
+    crate::par::parallel(items, crate::par::cores(), f)
 }
 
 /// One YAML stream, each document preceded by `# Source: <path>`.

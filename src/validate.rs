@@ -998,19 +998,6 @@ pub fn validate_config(config: &Config) -> Result<Config> {
     })
 }
 
-/// Parse a mode name, listing the valid ones on error.
-pub fn parse_mode(s: &str) -> Result<Mode> {
-    Mode::ALL
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| {
-            input(format!(
-                "invalid --mode {s:?}: valid modes are {}",
-                Mode::ALL.map(|m| m.as_str()).join(", ")
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1419,15 +1406,5 @@ mod tests {
         ])
         .unwrap();
         validate_resources(Vocab::Flags, Mode::Kubernetes, &equal).unwrap();
-    }
-
-    #[test]
-    fn modes() {
-        assert_eq!(parse_mode("dind").unwrap(), Mode::Dind);
-        let m = err(parse_mode("docker"));
-        assert!(
-            m.contains("kubernetes, cached-privileged-kubernetes, dind"),
-            "{m}"
-        );
     }
 }

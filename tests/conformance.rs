@@ -146,6 +146,10 @@ fn tally(output: &str) -> (u32, u32) {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn every_mode_passes_the_real_chart_and_schema() {
     let Some(tool) = tool() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -238,6 +242,10 @@ fn every_mode_passes_the_real_chart_and_schema() {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn redacted_render_passes_too() {
     // `render` without --show-secrets must still give values the chart takes
     // (a non-empty placeholder), so that people can check them by hand.
@@ -260,6 +268,10 @@ fn redacted_render_passes_too() {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn the_check_detects_a_scale_set_name_over_45_characters() {
     let Some(tool) = tool() else { return };
     let tmp = tempfile::tempdir().unwrap();
@@ -348,6 +360,10 @@ fn env_value<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn labels_and_env_reach_the_autoscaling_runner_set() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = render_dir(
@@ -402,6 +418,10 @@ fn labels_and_env_reach_the_autoscaling_runner_set() {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn job_container_rule_and_glibc_compat_pass_the_real_chart_and_our_rule_wins() {
     let Some(tool) = tool() else { return };
     let tmp = tempfile::tempdir().unwrap();

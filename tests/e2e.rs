@@ -51,6 +51,10 @@ impl Drop for E2e {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_e2e),
+    ignore = "needs a real cluster (Docker, kind, helm, kubectl): DESKRUN_E2E=1 cargo test --test e2e"
+)]
 fn real_cluster_round_trip() {
     if !enabled() {
         return;

@@ -67,6 +67,10 @@ fn kind_config_check(yaml: &str) -> Option<(bool, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn rendered_kind_configs_pass_kinds_strict_decoding() {
     let cases = [
         (
@@ -96,6 +100,10 @@ fn rendered_kind_configs_pass_kinds_strict_decoding() {
 /// The checker itself is not a rubber stamp: a broken patch and an unknown
 /// field are refused.
 #[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
 fn kind_config_check_refuses_a_broken_patch() {
     let c = config(&["docker.io"], Some("/srv/m"), false);
     let mut doc = kind_cluster(&c).unwrap();

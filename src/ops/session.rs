@@ -6,12 +6,9 @@ use crate::config::Store;
 use crate::exec::ToolRunner;
 use crate::progress::Progress;
 use crate::tools::{self, Timeouts};
-use anyhow::{Context, Result};
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use anyhow::Result;
+use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Everything the cluster commands share.
 pub struct Session<'a> {
@@ -32,64 +29,16 @@ impl Session<'_> {
     /// Serialise cluster-changing commands: a second `up`/`down` waits for
     /// the first, saying so, instead of racing it.
     pub fn cluster_lock(&self) -> Result<File> {
-        let mut name = self
-            .store
-            .path()
-            .file_name()
-            .unwrap_or_default()
-            .to_os_string();
-        name.push(".cluster.lock");
-        let path = self.store.path().with_file_name(name);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file {}", path.display()))?;
-        if file.try_lock().is_err() {
+        self.store.cluster_lock(|path| {
             self.progress.printer().note(format!(
                 "another deskrun up/down is running on this config ({}); waiting for it to finish",
                 path.display()
-            ));
-            file.lock()
-                .with_context(|| format!("cannot lock {}", path.display()))?;
-        }
-        Ok(file)
+            ))
+        })
     }
 }
 
-/// Run `f` over `items` on at most `workers` threads; results in item order.
-pub fn parallel<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect()
-}
+pub use crate::par::parallel;
 
 /// Run one step with progress output; the error keeps its own message.
 pub fn run_step<T>(s: &Session, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
