@@ -377,6 +377,18 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
             let inv = kube.logs("read a pod's log", &st.pod, &opts(st));
             s.runner.run(&inv).map(|o| o.stdout)
         });
+        let silent = texts
+            .iter()
+            .all(|t| t.as_ref().is_ok_and(|t| t.trim().is_empty()));
+        if silent && req.source == Source::Job {
+            // The hooks run each step with `exec` in the job container:
+            // its own log stays empty, the steps' output goes to GitHub.
+            note(
+                "the job pods printed nothing: the container hooks run each step through \
+                 `kubectl exec`, so the steps' output is in the job's log on GitHub (the \
+                 runner's side is in `--runner`)",
+            );
+        }
         streams
             .iter()
             .zip(texts)

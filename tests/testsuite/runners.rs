@@ -611,3 +611,40 @@ fn the_extra_reads_of_an_unhealthy_status_run_at_the_same_time() {
     );
     assert!(l0 < e1 && e0 < l1, "listener log and events ran in series");
 }
+
+#[test]
+fn an_empty_job_pod_log_says_where_the_steps_output_went() {
+    let env = deployed();
+    let runner = "docker-runner-k2x9d-runner-7tq4z";
+    put(
+        &env,
+        vec![
+            arc::runner_pod(runner, "docker-runner", false, arc::running(&["runner"])),
+            arc::job_pod(runner, "ubuntu:24.04", arc::running(&["job"])),
+        ],
+    );
+    let (r, out, notes) = run_logs(&env, logs_req("docker-runner", Source::Job));
+    r.unwrap();
+    assert!(out.is_empty());
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("kubectl exec"), "{notes:?}");
+    assert_eq!(
+        env.fake.count(&format!(
+            "logs {runner}-workflow --namespace arc-systems --container job"
+        )),
+        1
+    );
+    // With output there is nothing to explain.
+    env.fake.world(|w| {
+        w.cluster_mut("deskrun").unwrap().set_log(
+            &format!("{runner}-workflow"),
+            "job",
+            false,
+            "service ready\n",
+        )
+    });
+    let (r, out, notes) = run_logs(&env, logs_req("docker-runner", Source::Job));
+    r.unwrap();
+    assert_eq!(out, ["service ready"]);
+    assert!(notes.is_empty());
+}
