@@ -31,143 +31,20 @@ fn config() -> Config {
     c
 }
 
-fn listener(instance: &str, status: Json) -> Json {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("{instance}-754b578d-listener"),
-            "namespace": "arc-systems",
-            "creationTimestamp": "2026-11-30T07:00:00Z",
-            "labels": {
-                "app.kubernetes.io/component": "runner-scale-set-listener",
-                "app.kubernetes.io/part-of": "gha-runner-scale-set",
-                "app.kubernetes.io/version": "0.14.2",
-                "actions.github.com/scale-set-name": instance,
-                "actions.github.com/scale-set-namespace": "arc-systems",
-                "actions.github.com/repository": "repo",
-                "actions.github.com/organization": "owner"
-            },
-            "ownerReferences": [{"apiVersion": "actions.github.com/v1alpha1", "kind": "AutoscalingListener", "name": format!("{instance}-754b578d-listener"), "controller": true}]
-        },
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "listener", "image": "ghcr.io/actions/gha-runner-scale-set-controller:0.14.2"}]},
-        "status": status
-    })
-}
+// The objects as the API server returns them: one definition, shared with
+// the in-process fake's tests.
+use crate::testing::arc::{controller_pod, ephemeral_runner, event, listener_pod as listener};
 
 fn running_listener(instance: &str) -> Json {
-    listener(
-        instance,
-        json!({
-            "phase": "Running",
-            "conditions": [{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
-            "containerStatuses": [{
-                "name": "listener", "ready": true, "restartCount": 0, "started": true,
-                "image": "ghcr.io/actions/gha-runner-scale-set-controller:0.14.2",
-                "imageID": "ghcr.io/actions/gha-runner-scale-set-controller@sha256:0f1e",
-                "state": {"running": {"startedAt": "2026-11-30T07:00:05Z"}},
-                "lastState": {}
-            }]
-        }),
-    )
+    listener(instance, crate::testing::arc::running(&["listener"]))
 }
 
 fn runner_pod(name: &str, instance: &str, status: Json) -> Json {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": "arc-systems",
-            "creationTimestamp": "2026-11-30T07:05:00Z",
-            "labels": {
-                "app.kubernetes.io/component": "runner",
-                "app.kubernetes.io/part-of": "gha-runner-scale-set",
-                "actions.github.com/scale-set-name": instance,
-                "actions.github.com/scale-set-namespace": "arc-systems",
-                "actions-ephemeral-runner": "True",
-                "pod-template-hash": "6f7c9d8b5"
-            },
-            "ownerReferences": [{"apiVersion": "actions.github.com/v1alpha1", "kind": "EphemeralRunner", "name": name, "controller": true}]
-        },
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "runner", "image": "ghcr.io/actions/actions-runner:latest"}]},
-        "status": status
-    })
+    crate::testing::arc::runner_pod(name, instance, false, status)
 }
 
 fn job_pod(runner: &str, status: Json) -> Json {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("{runner}-workflow"),
-            "namespace": "arc-systems",
-            "creationTimestamp": "2026-11-30T07:06:00Z",
-            "labels": {"runner-pod": runner}
-        },
-        "spec": {"containers": [{"name": "job", "image": "ubuntu:244.04"}]},
-        "status": status
-    })
-}
-
-fn controller_pod(status: Json) -> Json {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
-            "namespace": "arc-systems",
-            "creationTimestamp": "2026-11-30T06:00:00Z",
-            "labels": {
-                "app.kubernetes.io/component": "controller-manager",
-                "app.kubernetes.io/instance": "arc",
-                "app.kubernetes.io/name": "gha-rs-controller",
-                "app.kubernetes.io/namespace": "arc-systems",
-                "app.kubernetes.io/part-of": "gha-rs-controller",
-                "app.kubernetes.io/version": "0.14.2",
-                "pod-template-hash": "6d5f8b7c9"
-            }
-        },
-        "status": status
-    })
-}
-
-fn ephemeral_runner(name: &str, instance: &str, created: &str, status: Json) -> Json {
-    json!({
-        "apiVersion": "actions.github.com/v1alpha1",
-        "kind": "EphemeralRunner",
-        "metadata": {
-            "name": name,
-            "namespace": "arc-systems",
-            "creationTimestamp": created,
-            "generateName": format!("{instance}-k2x9d-runner-"),
-            "labels": {
-                "app.kubernetes.io/component": "runner",
-                "app.kubernetes.io/part-of": "gha-runner-scale-set",
-                "actions.github.com/scale-set-name": instance,
-                "actions.github.com/scale-set-namespace": "arc-systems"
-            },
-            "finalizers": ["ephemeralrunner.actions.github.com/finalizer", "ephemeralrunner.actions.github.com/runner-registration-finalizer"]
-        },
-        "spec": {"githubConfigUrl": "https://github.com/owner/repo", "githubConfigSecret": format!("{instance}-gha-rs-github-secret")},
-        "status": status
-    })
-}
-
-fn event(pod: &str, reason: &str, message: &str, at: &str) -> Json {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": format!("{pod}.18a2b3c4d5e6f7a8"), "namespace": "arc-systems", "creationTimestamp": at},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod, "namespace": "arc-systems"},
-        "reason": reason,
-        "message": message,
-        "type": "Warning",
-        "count": 3,
-        "firstTimestamp": at,
-        "lastTimestamp": at,
-        "source": {"component": "kubelet", "host": "deskrun-control-plane"}
-    })
+    crate::testing::arc::job_pod(runner, "ubuntu:244.04", status)
 }
 
 fn all_problems(w: &Workload, logs: &[(&str, &str)]) -> Vec<Problem> {

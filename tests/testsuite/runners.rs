@@ -53,6 +53,16 @@ fn replace_listener(env: &Env, instance: &str, pod: Option<Json>) {
     });
 }
 
+/// What `kubectl logs` prints for `container` of `pod` (`previous`: with
+/// `--previous`).
+fn set_log(env: &Env, pod: &str, container: &str, previous: bool, text: &str) {
+    env.fake.world(|w| {
+        w.cluster_mut("deskrun")
+            .expect("cluster")
+            .set_log(pod, container, previous, text)
+    });
+}
+
 /// The calls of the last operation, without the tool version checks.
 fn reads(env: &Env) -> Vec<String> {
     env.fake
@@ -93,14 +103,13 @@ fn a_crash_looping_listener_is_explained_with_its_log_for_one_more_call() {
     let pod = arc::listener_pod("docker-runner", arc::crash_loop("listener", 4, 1));
     let name = pod["metadata"]["name"].as_str().unwrap().to_string();
     replace_listener(&env, "docker-runner", Some(pod));
-    env.fake.world(|w| {
-        w.cluster_mut("deskrun").unwrap().set_log(
-            &name,
-            "listener",
-            true,
-            &format!("2026/11/30 07:08:00 listener-app Starting\n{BAD_CREDENTIALS}\n"),
-        )
-    });
+    set_log(
+        &env,
+        &name,
+        "listener",
+        true,
+        &format!("2026/11/30 07:08:00 listener-app Starting\n{BAD_CREDENTIALS}\n"),
+    );
     let st = env.status(None).unwrap();
     assert_eq!(st.problems.len(), 1, "{:#?}", st.problems);
     let p = &st.problems[0];
@@ -205,14 +214,13 @@ fn unschedulable_runners_failed_runners_and_a_missing_listener() {
     );
     replace_listener(&env, "dind-runner", None);
     let controller_log = "2026-11-30T07:00:03Z\tERROR\tAutoscalingRunnerSet\tFailed to initialize Actions service client for creating a new runner scale set\t{\"autoscalingrunnerset\": {\"name\":\"dind-runner\",\"namespace\":\"arc-systems\"}, \"error\": \"github api error: StatusCode 404, RequestID \\\"AB:CD\\\": {\\\"message\\\":\\\"Not Found\\\"}\"}\n";
-    env.fake.world(|w| {
-        w.cluster_mut("deskrun").unwrap().set_log(
-            "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
-            "manager",
-            false,
-            controller_log,
-        )
-    });
+    set_log(
+        &env,
+        "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
+        "manager",
+        false,
+        controller_log,
+    );
     let st = env.status(None).unwrap();
     let reasons: Vec<(&str, &str)> = st
         .problems
@@ -368,14 +376,13 @@ fn logs_req(name: &str, source: Source) -> LogsRequest {
 #[test]
 fn logs_of_the_listener_by_default_and_of_every_runner_with_prefixes() {
     let env = deployed();
-    env.fake.world(|w| {
-        w.cluster_mut("deskrun").unwrap().set_log(
-            "docker-runner-754b578d-listener",
-            "listener",
-            false,
-            "l1\nl2\nl3\n",
-        )
-    });
+    set_log(
+        &env,
+        "docker-runner-754b578d-listener",
+        "listener",
+        false,
+        "l1\nl2\nl3\n",
+    );
     let mut req = logs_req("docker-runner", Source::Listener);
     req.tail = Some(2);
     req.since = Some("10m".into());
@@ -497,14 +504,13 @@ fn no_pod_to_read_is_explained() {
         source: Source::Controller,
         ..Default::default()
     };
-    env.fake.world(|w| {
-        w.cluster_mut("deskrun").unwrap().set_log(
-            "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
-            "manager",
-            false,
-            "started\n",
-        )
-    });
+    set_log(
+        &env,
+        "arc-gha-rs-controller-6d5f8b7c9-x2x7q",
+        "manager",
+        false,
+        "started\n",
+    );
     let (r, out, _) = run_logs(&env, controller());
     r.unwrap();
     assert_eq!(out, ["started"]);
@@ -635,14 +641,13 @@ fn an_empty_job_pod_log_says_where_the_steps_output_went() {
         1
     );
     // With output there is nothing to explain.
-    env.fake.world(|w| {
-        w.cluster_mut("deskrun").unwrap().set_log(
-            &format!("{runner}-workflow"),
-            "job",
-            false,
-            "service ready\n",
-        )
-    });
+    set_log(
+        &env,
+        &format!("{runner}-workflow"),
+        "job",
+        false,
+        "service ready\n",
+    );
     let (r, out, notes) = run_logs(&env, logs_req("docker-runner", Source::Job));
     r.unwrap();
     assert_eq!(out, ["service ready"]);
