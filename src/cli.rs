@@ -426,6 +426,10 @@ pub struct AddArgs {
     )]
     pub glibc_compat: Option<bool>,
 
+    /// Run this installation's runner and job pods on this node only (existing clusters)
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+
     /// Credential type
     #[arg(long, value_enum, default_value_t = AuthTypeArg::Pat)]
     pub auth_type: AuthTypeArg,

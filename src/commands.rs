@@ -217,6 +217,7 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         caches: args.caches.clone(),
         job_container: args.job_container.map(job_container),
         glibc_compat: args.glibc_compat,
+        node: args.node.clone(),
         auth: auth(&args)?,
         replace: args.replace,
         labels: args.labels.clone(),

@@ -221,6 +221,7 @@ mod tests {
             caches: vec![],
             job_container: None,
             glibc_compat: false,
+            node: None,
             auth: Auth::Pat {
                 token: "test-token-123".into(),
             },
@@ -333,5 +334,40 @@ mod tests {
         );
         let back = parse(&text, p).unwrap();
         assert_eq!(back, Config::default());
+    }
+
+    #[test]
+    fn cluster_keys_added_later_are_optional_and_written_only_when_set() {
+        let p = Path::new("/x/config.yaml");
+        // A kind config written before `provider` existed reads and writes
+        // back the same: none of the new keys appear.
+        let old = to_yaml(&Config::default()).unwrap();
+        let c = parse(&old, p).unwrap();
+        assert_eq!(c.cluster.provider, crate::model::Provider::Kind);
+        assert_eq!(c.cluster.cache_size, "20Gi");
+        assert_eq!(to_yaml(&c).unwrap(), old);
+        for key in [
+            "provider",
+            "context",
+            "controller:",
+            "cache_storage_class",
+            "cache_size",
+        ] {
+            assert!(!old.contains(key), "{key} in\n{old}");
+        }
+        let text = "version: 1\ncluster:\n  provider: existing\n  context: team\n  controller: external\n  cache_storage_class: fast\n  cache_size: 50Gi\n";
+        let c = parse(text, p).unwrap();
+        assert_eq!(c.cluster.context(), "team");
+        assert!(!c.cluster.manages_controller());
+        let again = parse(&to_yaml(&c).unwrap(), p).unwrap();
+        assert_eq!(again, c);
+        let e = parse("version: 1\ncluster:\n  provider: cloud\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cloud") && e.contains("existing"), "{e}");
+        let e = parse("version: 1\ncluster:\n  provider: existing\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster.context is not set"), "{e}");
     }
 }

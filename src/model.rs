@@ -22,6 +22,8 @@ pub const CONTROLLER_CHART: &str = "gha-runner-scale-set-controller";
 pub const SCALE_SET_CHART: &str = "gha-runner-scale-set";
 /// The Helm release name of the ARC controller.
 pub const CONTROLLER_RELEASE: &str = "arc";
+/// Size of each cache's PersistentVolumeClaim on an existing cluster.
+pub const DEFAULT_CACHE_SIZE: &str = "20Gi";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +46,10 @@ impl Default for Config {
 }
 
 /// Settings shared by every installation: where and how they are deployed.
+///
+/// Keys added after the first release (`provider` and below) are left out of
+/// the file while they hold their default, so a kind user's file stays as an
+/// older deskrun wrote it and can still be read by one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterSettings {
@@ -61,6 +67,26 @@ pub struct ClusterSettings {
     /// Host directory of the mirrors' data; `None`: `<cache dir>/deskrun/registry`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_root: Option<String>,
+    /// Which cluster: a kind cluster deskrun creates, or one that exists.
+    #[serde(skip_serializing_if = "Provider::is_kind")]
+    pub provider: Provider,
+    /// The kubeconfig context of an `existing` cluster (required there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Whether deskrun installs the ARC controller or uses one already there.
+    #[serde(skip_serializing_if = "ControllerMode::is_managed")]
+    pub controller: ControllerMode,
+    /// Storage class of cache claims on an existing cluster; empty: the
+    /// cluster's default class.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cache_storage_class: String,
+    /// Size of each cache claim on an existing cluster (a Kubernetes quantity).
+    #[serde(skip_serializing_if = "is_default_cache_size")]
+    pub cache_size: String,
+}
+
+fn is_default_cache_size(s: &str) -> bool {
+    s == DEFAULT_CACHE_SIZE
 }
 
 impl Default for ClusterSettings {
@@ -73,14 +99,111 @@ impl Default for ClusterSettings {
             scale_set_chart: ChartSource::official(SCALE_SET_CHART),
             registry_mirrors: DEFAULT_REGISTRY_MIRRORS.map(String::from).to_vec(),
             mirror_root: None,
+            provider: Provider::Kind,
+            context: None,
+            controller: ControllerMode::Managed,
+            cache_storage_class: String::new(),
+            cache_size: DEFAULT_CACHE_SIZE.into(),
         }
     }
 }
 
 impl ClusterSettings {
-    /// The kubeconfig context kind creates for this cluster.
+    /// The kubeconfig context every kubectl and helm call names: `kind-<name>`
+    /// for kind, the configured one for an existing cluster.
     pub fn context(&self) -> String {
-        format!("kind-{}", self.name)
+        match (self.provider, &self.context) {
+            (Provider::Existing, Some(c)) => c.clone(),
+            _ => format!("kind-{}", self.name),
+        }
+    }
+
+    pub fn is_kind(&self) -> bool {
+        self.provider == Provider::Kind
+    }
+
+    /// Whether deskrun installs and owns the ARC controller.
+    pub fn manages_controller(&self) -> bool {
+        self.controller == ControllerMode::Managed
+    }
+
+    /// One line naming where deskrun deploys: shown by list, status, render.
+    pub fn target(&self) -> String {
+        match self.provider {
+            Provider::Kind => format!(
+                "kind cluster {} (context {}, namespace {})",
+                self.name,
+                self.context(),
+                self.namespace
+            ),
+            Provider::Existing => format!(
+                "existing cluster, context {} (namespace {}, {} controller)",
+                self.context(),
+                self.namespace,
+                self.controller
+            ),
+        }
+    }
+}
+
+/// Where the installations run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// A local kind cluster that deskrun creates and deletes.
+    #[default]
+    Kind,
+    /// A cluster that already exists (a kubeconfig context); deskrun never
+    /// creates or deletes it.
+    Existing,
+}
+
+impl Provider {
+    fn is_kind(&self) -> bool {
+        *self == Provider::Kind
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Kind => "kind",
+            Provider::Existing => "existing",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who runs the ARC controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControllerMode {
+    /// deskrun installs and upgrades its own controller (release `arc`).
+    #[default]
+    Managed,
+    /// The cluster already runs one; deskrun only checks its CRDs and version.
+    External,
+}
+
+impl ControllerMode {
+    fn is_managed(&self) -> bool {
+        *self == ControllerMode::Managed
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControllerMode::Managed => "managed",
+            ControllerMode::External => "external",
+        }
+    }
+}
+
+impl fmt::Display for ControllerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -126,6 +249,9 @@ pub struct Installation {
     /// libraries the runner's node needs (kubernetes modes only).
     #[serde(default, skip_serializing_if = "is_false")]
     pub glibc_compat: bool,
+    /// Pin the runner pods and job pods to this node (`kubernetes.io/hostname`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub auth: Auth,
     /// Extra scale-set labels (the chart's `scaleSetLabels`): a job whose
     /// `runs-on:` lists only labels of the scale set runs here.
@@ -261,6 +387,7 @@ impl Default for Installation {
             caches: vec![],
             job_container: None,
             glibc_compat: false,
+            node: None,
             auth: Auth::Pat {
                 token: String::new(),
             },
@@ -383,13 +510,16 @@ impl fmt::Display for Mode {
     }
 }
 
-/// A host-path cache mounted at `path` in the job.
+/// A cache mounted at `path` in the job: a host directory on kind, a
+/// PersistentVolumeClaim on an existing cluster (or a directory of the pinned
+/// node when `host_path` is given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
     /// Where the job sees the cache (absolute).
     pub path: String,
-    /// Host directory; when absent, `<cache_root>/<instance>/cache-<index>`.
+    /// Host directory; when absent, `<cache_root>/<instance>/cache-<index>`
+    /// on kind and a claim on an existing cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<String>,
 }

@@ -33,6 +33,7 @@ pub const REQUIRE_JOB_CONTAINER_ENV: &str = "ACTIONS_RUNNER_REQUIRE_JOB_CONTAINE
 /// and where that loader looks for libraries: the glibc-compat mounts.
 pub const GLIBC_COMPAT_MOUNTS: [&str; 2] = ["/lib64", "/lib/x86_64-linux-gnu"];
 const GLIBC_COMPAT_VOLUME: &str = "glibc-compat";
+const CACHE_CLAIM: &str = include_str!("../templates/cache-claim.yaml");
 
 pub use crate::model::REDACTED;
 
@@ -41,16 +42,23 @@ pub const LABEL_MANAGED: &str = "deskrun.dev/managed";
 pub const LABEL_INSTALLATION: &str = "deskrun.dev/installation";
 pub const LABEL_INSTANCE: &str = "deskrun.dev/instance";
 pub const ANNOTATION_INPUTS_HASH: &str = "deskrun.dev/inputs-hash";
+/// On a cache claim: the path at which the job sees it.
+pub const ANNOTATION_CACHE_PATH: &str = "deskrun.dev/cache-path";
+/// The node label `node:` pins pods with.
+pub const NODE_LABEL: &str = "kubernetes.io/hostname";
 
 /// Everything `up` applies for a config.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub kind_cluster: Value,
-    /// The registry mirror containers (empty: mirrors off).
+    /// The kind cluster config; `None` on an existing cluster.
+    pub kind_cluster: Option<Value>,
+    /// The registry mirror containers (empty: mirrors off, or an existing
+    /// cluster, whose nodes pull through their own registries).
     pub mirrors: Vec<crate::mirrors::MirrorSpec>,
     /// The containerd hosts directory mounted into the node, with mirrors.
     pub hosts_dir: Option<String>,
-    pub controller_values: Value,
+    /// The controller's values; `None` with an external controller.
+    pub controller_values: Option<Value>,
     pub instances: Vec<InstanceRender>,
 }
 
@@ -70,8 +78,12 @@ pub struct InstanceRender {
     /// AutoscalingRunnerSet and the ConfigMap; `up` compares it to skip
     /// instances that did not change.
     pub inputs_hash: String,
-    /// Host paths of this instance's caches (on the host and on the kind node).
+    /// Host paths of this instance's caches (on the host and on the kind
+    /// node). Empty on an existing cluster, whose nodes are other machines.
     pub cache_host_paths: Vec<String>,
+    /// The PersistentVolumeClaims of its caches (existing clusters only),
+    /// applied before the scale set.
+    pub claims: Vec<Value>,
 }
 
 impl InstanceRender {
@@ -242,6 +254,17 @@ fn volume_mount(name: &str, path: &str) -> Value {
     str_map(&[("name", name), ("mountPath", path)])
 }
 
+fn claim_volume(name: &str, claim: &str) -> Value {
+    let mut m = Mapping::new();
+    set(&mut m, "name", name);
+    set(
+        &mut m,
+        "persistentVolumeClaim",
+        str_map(&[("claimName", claim)]),
+    );
+    Value::Mapping(m)
+}
+
 fn host_path_volume(name: &str, path: &str) -> Value {
     let mut m = Mapping::new();
     set(&mut m, "name", name);
@@ -267,6 +290,46 @@ pub fn cache_host_path(
             cluster.cache_root.trim_end_matches('/')
         ),
     }
+}
+
+/// The name of the claim of cache `index` of `instance` on an existing cluster.
+pub fn cache_claim_name(instance: &str, index: usize) -> String {
+    format!("{instance}-cache-{index}")
+}
+
+/// The PersistentVolumeClaim of one cache on an existing cluster.
+pub fn cache_claim(
+    cluster: &ClusterSettings,
+    installation: &str,
+    instance: &str,
+    index: usize,
+    path: &str,
+) -> Value {
+    let mut claim = parse_template("cache-claim.yaml", CACHE_CLAIM);
+    let meta = map_at(&mut claim, &["metadata"]);
+    set(meta, "name", cache_claim_name(instance, index));
+    set(meta, "namespace", cluster.namespace.as_str());
+    let labels = map_at(&mut claim, &["metadata", "labels"]);
+    set(labels, LABEL_INSTALLATION, installation);
+    set(labels, LABEL_INSTANCE, instance);
+    set(
+        map_at(&mut claim, &["metadata", "annotations"]),
+        ANNOTATION_CACHE_PATH,
+        path,
+    );
+    if !cluster.cache_storage_class.is_empty() {
+        set(
+            map_at(&mut claim, &["spec"]),
+            "storageClassName",
+            cluster.cache_storage_class.as_str(),
+        );
+    }
+    set(
+        map_at(&mut claim, &["spec", "resources", "requests"]),
+        "storage",
+        cluster.cache_size.as_str(),
+    );
+    claim
 }
 
 /// The host directories the kind node mounts at the same path: the cache
@@ -391,7 +454,7 @@ pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
 
 /// Whether an instance of this installation uses a hook extension: the
 /// privileged mode always does; the kubernetes mode when something must
-/// reach the job pod (caches, env, glibc-compat).
+/// reach the job pod (caches, env, glibc-compat, the node it is pinned to).
 pub fn uses_hook_extension(inst: &Installation) -> bool {
     match inst.mode {
         Mode::CachedPrivilegedKubernetes => true,
@@ -400,6 +463,7 @@ pub fn uses_hook_extension(inst: &Installation) -> bool {
                 || !inst.env.is_empty()
                 || inst.glibc_compat
                 || !inst.resources.job.is_empty()
+                || inst.node.is_some()
         }
         Mode::Dind => false,
     }
@@ -580,16 +644,29 @@ pub fn render_instance(
         set(labels, LABEL_INSTANCE, instance);
     }
 
-    let host_paths: Vec<String> = inst
+    // On kind every cache is a host directory that the node mounts. On an
+    // existing cluster a cache is a claim, unless it names a directory of the
+    // node the installation is pinned to (validation requires `node:` then).
+    let mut host_paths = Vec::new();
+    let mut claims = Vec::new();
+    let cache_volumes: Vec<Value> = inst
         .caches
         .iter()
         .enumerate()
-        .map(|(i, c)| cache_host_path(cluster, instance, i, c.host_path.as_deref()))
-        .collect();
-    let cache_volumes: Vec<Value> = host_paths
-        .iter()
-        .enumerate()
-        .map(|(i, h)| host_path_volume(&format!("cache-{i}"), h))
+        .map(|(i, c)| {
+            let volume = format!("cache-{i}");
+            if cluster.is_kind() {
+                let host = cache_host_path(cluster, instance, i, c.host_path.as_deref());
+                let v = host_path_volume(&volume, &host);
+                host_paths.push(host);
+                v
+            } else if let Some(host) = &c.host_path {
+                host_path_volume(&volume, host)
+            } else {
+                claims.push(cache_claim(cluster, name, instance, i, &c.path));
+                claim_volume(&volume, &cache_claim_name(instance, i))
+            }
+        })
         .collect();
     let cache_mounts: Vec<Value> = inst
         .caches
@@ -600,10 +677,28 @@ pub fn render_instance(
 
     let mut hook_extension = None;
     match inst.mode {
-        Mode::Kubernetes => merge(
-            &mut values,
-            parse_template("mode-kubernetes.yaml", MODE_KUBERNETES),
-        ),
+        Mode::Kubernetes => {
+            merge(
+                &mut values,
+                parse_template("mode-kubernetes.yaml", MODE_KUBERNETES),
+            );
+            // kind's class is `standard`; another cluster has its own.
+            if !cluster.is_kind() {
+                let claim = map_at(
+                    &mut values,
+                    &["containerMode", "kubernetesModeWorkVolumeClaim"],
+                );
+                if cluster.cache_storage_class.is_empty() {
+                    claim.remove("storageClassName");
+                } else {
+                    set(
+                        claim,
+                        "storageClassName",
+                        cluster.cache_storage_class.as_str(),
+                    );
+                }
+            }
+        }
         Mode::CachedPrivilegedKubernetes => merge(
             &mut values,
             parse_template("mode-cached-privileged-kubernetes.yaml", MODE_PRIVILEGED),
@@ -692,6 +787,9 @@ pub fn render_instance(
             add_glibc_compat(spec, inst.mode, &runner_image(&mut values)?)?;
         }
         share_host_namespaces_with_node_proc(spec);
+        if let Some(node) = &inst.node {
+            set(map_at(spec, &["nodeSelector"]), NODE_LABEL, node.as_str());
+        }
 
         let mut cm = parse_template("hook-extension-configmap.yaml", HOOK_CONFIGMAP);
         let meta = map_at(&mut cm, &["metadata"]);
@@ -706,6 +804,14 @@ pub fn render_instance(
             serde_yaml::to_string(&patch)?,
         );
         hook_extension = Some(cm);
+    }
+
+    if let Some(node) = &inst.node {
+        set(
+            map_at(&mut values, &["template", "spec", "nodeSelector"]),
+            NODE_LABEL,
+            node.as_str(),
+        );
     }
 
     let inputs_hash = inputs_hash(cluster, &values, hook_extension.as_ref())?;
@@ -729,6 +835,7 @@ pub fn render_instance(
         hook_extension,
         inputs_hash,
         cache_host_paths: host_paths,
+        claims,
     })
 }
 
@@ -748,7 +855,7 @@ fn inputs_hash(cluster: &ClusterSettings, values: &Value, hook: Option<&Value>) 
 }
 
 /// Render the whole config, or only the named installations (the kind config
-/// and controller values are always included).
+/// and controller values are always included, where the cluster uses them).
 pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
     for name in only {
         if !config.installations.contains_key(name) {
@@ -772,17 +879,25 @@ pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
-    let mirrors = crate::mirrors::specs(&config.cluster)?;
+    let mirrors = if config.cluster.is_kind() {
+        crate::mirrors::specs(&config.cluster)?
+    } else {
+        vec![]
+    };
     let hosts_dir = if mirrors.is_empty() {
         None
     } else {
         Some(crate::mirrors::hosts_dir(&config.cluster)?)
     };
     Ok(Rendered {
-        kind_cluster: kind_cluster(config)?,
+        kind_cluster: if config.cluster.is_kind() {
+            Some(kind_cluster(config)?)
+        } else {
+            None
+        },
         mirrors,
         hosts_dir,
-        controller_values: controller_values(),
+        controller_values: config.cluster.manages_controller().then(controller_values),
         instances,
     })
 }
@@ -803,10 +918,13 @@ impl Rendered {
                 text: serde_yaml::to_string(doc)?,
             })
         };
-        let mut out = vec![
-            file("kind-cluster.yaml".into(), &self.kind_cluster)?,
-            file("controller/values.yaml".into(), &self.controller_values)?,
-        ];
+        let mut out = Vec::new();
+        if let Some(kind) = &self.kind_cluster {
+            out.push(file("kind-cluster.yaml".into(), kind)?);
+        }
+        if let Some(values) = &self.controller_values {
+            out.push(file("controller/values.yaml".into(), values)?);
+        }
         let per_instance = par_map(&self.instances, |inst| -> Result<Vec<RenderedFile>> {
             // Emitted through a view that redacts, rather than from a
             // redacted deep copy of every instance's values.
@@ -817,6 +935,20 @@ impl Rendered {
             }];
             if let Some(cm) = &inst.hook_extension {
                 files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
+            }
+            for claim in &inst.claims {
+                let name = claim
+                    .get("metadata")
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let file_name = name
+                    .strip_prefix(&format!("{}-", inst.instance))
+                    .unwrap_or(name);
+                files.push(file(
+                    format!("{}/claim-{file_name}.yaml", inst.instance),
+                    claim,
+                )?);
             }
             Ok(files)
         });

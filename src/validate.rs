@@ -8,7 +8,7 @@
 
 use crate::error::input;
 use crate::input_bail;
-use crate::model::{Auth, Cache, ClusterSettings, Config, Installation, Mode};
+use crate::model::{Auth, Cache, ClusterSettings, Config, Installation, Mode, Provider};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -757,6 +757,9 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
         );
     }
     let caches = validate_caches(&inst.caches)?;
+    if let Some(node) = &inst.node {
+        validate_node(node)?;
+    }
     if inst.mode == Mode::Dind
         && let Some(c) = caches
             .iter()
@@ -863,6 +866,118 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
         }
         if chart.version.trim().is_empty() {
             input_bail!("invalid {field}.version: empty; e.g. 0.14.2");
+        }
+    }
+    match (c.provider, c.context.as_deref()) {
+        (Provider::Existing, None) => input_bail!(
+            "cluster.provider is existing but cluster.context is not set: name the kubeconfig context \
+             of the cluster (`kubectl config get-contexts -o name` lists them), e.g. with \
+             `deskrun cluster use CONTEXT`"
+        ),
+        (Provider::Existing, Some(ctx)) => validate_context(ctx)?,
+        (Provider::Kind, Some(ctx)) if ctx != format!("kind-{}", c.name) => input_bail!(
+            "invalid cluster.context {ctx:?}: with cluster.provider kind the context is always \
+             kind-{}; remove cluster.context, or set cluster.provider: existing to use another \
+             cluster (`deskrun cluster use {ctx}` does that)",
+            c.name
+        ),
+        (Provider::Kind, _) => {}
+    }
+    if !c.cache_storage_class.is_empty() && !is_dns_subdomain(&c.cache_storage_class) {
+        input_bail!(
+            "invalid cluster.cache_storage_class {:?}: a storage class name is lowercase letters, digits, \
+             '-' and '.' (`kubectl get storageclass` lists them); leave it empty for the cluster's default class",
+            c.cache_storage_class
+        );
+    }
+    // A size of whole bytes, above zero: what the API server takes as a
+    // claim's storage request.
+    if crate::quantity::parse(&c.cache_size).is_ok_and(|q| q.nanos == 0) {
+        input_bail!(
+            "invalid cluster.cache_size {:?}: a cache claim needs a size above zero, e.g. 20Gi",
+            c.cache_size
+        );
+    }
+    validate_quantity("cluster.cache_size", "storage", "limits", &c.cache_size)?;
+    Ok(())
+}
+
+/// A kubeconfig context name. Kubernetes allows almost anything (EKS uses
+/// ARNs, GKE `gke_project_zone_name`), so only what cannot work is refused.
+pub fn validate_context(ctx: &str) -> Result<()> {
+    if ctx.trim().is_empty() {
+        input_bail!(
+            "invalid cluster.context: empty; name a kubeconfig context (`kubectl config get-contexts -o name`)"
+        );
+    }
+    if ctx.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        input_bail!(
+            "invalid cluster.context {ctx:?}: a context name has no spaces or control characters"
+        );
+    }
+    if ctx.starts_with('-') {
+        input_bail!("invalid cluster.context {ctx:?}: a context name cannot start with '-'");
+    }
+    if ctx.len() > 253 {
+        input_bail!("invalid cluster.context: longer than 253 characters");
+    }
+    Ok(())
+}
+
+/// A DNS-1123 subdomain: storage class names, PVC names.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// A node name as the `kubernetes.io/hostname` label carries it (a label
+/// value: at most 63 characters).
+pub fn validate_node(node: &str) -> Result<()> {
+    let ok = !node.is_empty()
+        && node.len() <= 63
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && node.as_bytes()[0].is_ascii_alphanumeric()
+        && node.as_bytes()[node.len() - 1].is_ascii_alphanumeric();
+    if !ok {
+        input_bail!(
+            "invalid node {node:?}: give a node name as `kubectl get nodes` shows it (letters, digits, \
+             '-', '.', '_', at most 63 characters)"
+        );
+    }
+    Ok(())
+}
+
+/// Rules that depend on both an installation and the cluster it goes to.
+pub fn validate_placement(
+    cluster: &ClusterSettings,
+    name: &str,
+    inst: &Installation,
+) -> Result<()> {
+    match cluster.provider {
+        Provider::Kind => {
+            let kind_node = format!("{}-control-plane", cluster.name);
+            if let Some(node) = inst.node.as_deref().filter(|n| **n != kind_node) {
+                input_bail!(
+                    "installation {name:?}: node {node:?} does not exist in a kind cluster, whose only \
+                     node is {kind_node}; remove `node:` or deploy to an existing cluster \
+                     (`deskrun cluster use CONTEXT`)"
+                );
+            }
+        }
+        Provider::Existing => {
+            if inst.node.is_none()
+                && let Some(c) = inst.caches.iter().find(|c| c.host_path.is_some())
+            {
+                input_bail!(
+                    "installation {name:?}: cache {c} names a host directory, but on an existing cluster \
+                     that is a directory of whichever node the job lands on. Pin the installation to \
+                     the node that holds it with `node: NODE` (`deskrun add --node NODE`, names from \
+                     `kubectl get nodes`), or drop the host directory (cache {}) so that deskrun \
+                     gives the cache a PersistentVolumeClaim",
+                    c.path
+                );
+            }
         }
     }
     Ok(())
@@ -975,6 +1090,7 @@ pub fn validate_config(config: &Config) -> Result<Config> {
     for (name, inst) in &config.installations {
         let inst = validate_installation(name, inst)
             .map_err(|e| input(format!("installation {name:?}: {e}")))?;
+        validate_placement(&config.cluster, name, &inst)?;
         for instance in inst.instance_names(name) {
             if let Some(other) = owners.insert(instance.clone(), name) {
                 input_bail!(
@@ -1186,6 +1302,7 @@ mod tests {
                 path: path.into(),
                 host_path: None,
             }],
+            node: None,
             auth: Auth::Pat { token: "t".into() },
             ..Default::default()
         };
@@ -1406,5 +1523,139 @@ mod tests {
         ])
         .unwrap();
         validate_resources(Vocab::Flags, Mode::Kubernetes, &equal).unwrap();
+    }
+
+    #[test]
+    fn cache_sizes() {
+        let size = |q: &str| {
+            let mut c = ClusterSettings::default();
+            c.cache_size = q.into();
+            validate_cluster(&c)
+        };
+        for ok in ["20Gi", "500Mi", "100G", "1e9", "1.5Ti", "+3Gi", "12"] {
+            size(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("Gi", "no digits"),
+            ("20GB", "unknown suffix \"GB\""),
+            ("-1Gi", "negative"),
+            ("0Gi", "above zero"),
+            ("100m", "whole bytes"),
+        ] {
+            let m = err(size(bad));
+            assert!(
+                m.contains("cluster.cache_size") && m.contains(why),
+                "{bad}: {m}"
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_provider_and_context() {
+        let mut c = ClusterSettings::default();
+        validate_cluster(&c).unwrap();
+        assert_eq!(c.context(), "kind-deskrun");
+        // With kind, only kind's own context may be spelled out.
+        c.context = Some("kind-deskrun".into());
+        validate_cluster(&c).unwrap();
+        c.context = Some("team".into());
+        let m = err(validate_cluster(&c));
+        assert!(
+            m.contains("cluster.context") && m.contains("cluster use team"),
+            "{m}"
+        );
+        c.provider = Provider::Existing;
+        validate_cluster(&c).unwrap();
+        assert_eq!(c.context(), "team");
+        for ctx in [
+            "arn:aws:eks:eu-west-1:123:cluster/ci",
+            "gke_p_z_n",
+            "me@team",
+        ] {
+            c.context = Some(ctx.into());
+            validate_cluster(&c).unwrap();
+        }
+        c.context = None;
+        let m = err(validate_cluster(&c));
+        assert!(m.contains("cluster.context is not set"), "{m}");
+        for bad in ["", "a b", "-x"] {
+            c.context = Some(bad.into());
+            assert!(
+                err(validate_cluster(&c)).contains("cluster.context"),
+                "{bad}"
+            );
+        }
+        c.context = Some("team".into());
+        c.cache_storage_class = "Fast SSD".into();
+        assert!(err(validate_cluster(&c)).contains("cluster.cache_storage_class"));
+        c.cache_storage_class = "fast-ssd.example".into();
+        validate_cluster(&c).unwrap();
+        c.cache_size = "lots".into();
+        assert!(err(validate_cluster(&c)).contains("cluster.cache_size"));
+    }
+
+    #[test]
+    fn placement_of_caches_and_nodes() {
+        let inst = |host: Option<&str>, node: Option<&str>| Installation {
+            repository: "https://github.com/o/r".into(),
+            mode: Mode::Kubernetes,
+            min_runners: 1,
+            max_runners: 1,
+            instances: 1,
+            caches: vec![Cache {
+                path: "/root/.npm".into(),
+                host_path: host.map(String::from),
+            }],
+            node: node.map(String::from),
+            auth: Auth::Pat { token: "t".into() },
+            ..Default::default()
+        };
+        let kind = ClusterSettings::default();
+        let existing = ClusterSettings {
+            provider: Provider::Existing,
+            context: Some("team".into()),
+            ..ClusterSettings::default()
+        };
+        // A host directory: fine on kind, needs a node on an existing cluster.
+        validate_placement(&kind, "ci", &inst(Some("/srv/npm"), None)).unwrap();
+        let m = err(validate_placement(
+            &existing,
+            "ci",
+            &inst(Some("/srv/npm"), None),
+        ));
+        assert!(
+            m.contains("installation \"ci\"")
+                && m.contains("/srv/npm:/root/.npm")
+                && m.contains("node: NODE"),
+            "{m}"
+        );
+        validate_placement(&existing, "ci", &inst(Some("/srv/npm"), Some("worker-1"))).unwrap();
+        validate_placement(&existing, "ci", &inst(None, None)).unwrap();
+        // kind has one node.
+        validate_placement(&kind, "ci", &inst(None, Some("deskrun-control-plane"))).unwrap();
+        let m = err(validate_placement(
+            &kind,
+            "ci",
+            &inst(None, Some("worker-1")),
+        ));
+        assert!(m.contains("deskrun-control-plane"), "{m}");
+        // Node names.
+        validate_node("ip-10-0-1-5.eu-west-1.compute.internal").unwrap();
+        for bad in ["", "-a", "a b", &"n".repeat(64)] {
+            assert!(err(validate_node(bad)).contains("invalid node"), "{bad}");
+        }
+        let m = err(validate_installation("ci", &inst(None, Some("bad node"))));
+        assert!(m.contains("kubectl get nodes"), "{m}");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("dind").unwrap(), Mode::Dind);
+        let m = err(parse_mode("docker"));
+        assert!(
+            m.contains("kubernetes, cached-privileged-kubernetes, dind"),
+            "{m}"
+        );
     }
 }

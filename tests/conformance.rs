@@ -13,7 +13,7 @@ mod common;
 
 use common::{app, caches, pat};
 use deskrun::config::Store;
-use deskrun::model::{Auth, Cache, Installation, JobContainer, Mode};
+use deskrun::model::{Auth, Cache, ClusterSettings, Installation, JobContainer, Mode, Provider};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -46,9 +46,20 @@ fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> I
 /// Store `installations` in a fresh config (through the library, validated),
 /// then `deskrun --config FILE render --output-dir DIR [--show-secrets]`.
 fn render_dir(tmp: &Path, installations: Vec<(&str, Installation)>, show_secrets: bool) -> PathBuf {
+    render_dir_on(tmp, |_| {}, installations, show_secrets)
+}
+
+/// [`render_dir`] with the cluster settings changed by `cluster` first.
+fn render_dir_on(
+    tmp: &Path,
+    cluster: impl FnOnce(&mut ClusterSettings),
+    installations: Vec<(&str, Installation)>,
+    show_secrets: bool,
+) -> PathBuf {
     let config = tmp.join("config.yaml");
     Store::new(&config)
         .update(|c| {
+            cluster(&mut c.cluster);
             for (name, inst) in installations {
                 c.installations.insert(name.into(), inst);
             }
@@ -558,4 +569,68 @@ fn images_and_resources_reach_the_autoscaling_runner_set() {
             assert_eq!(dinds, 1, "{instance}");
         }
     }
+}
+
+#[test]
+fn an_existing_cluster_with_claims_and_pinned_nodes_passes() {
+    // Caches as claims in every mode, a node-pinned installation with a
+    // directory of that node, and a pinned kubernetes installation whose only
+    // hook extension is the nodeSelector.
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let claims: Vec<Cache> = caches()
+        .into_iter()
+        .map(|c| Cache {
+            host_path: None,
+            ..c
+        })
+        .collect();
+    let pinned = |mut i: Installation| {
+        i.node = Some("worker-1".into());
+        i
+    };
+    let dir = render_dir_on(
+        tmp.path(),
+        |c| {
+            c.provider = Provider::Existing;
+            c.context = Some("team".into());
+            c.cache_storage_class = "fast-ssd".into();
+        },
+        vec![
+            (
+                "k8s-claims",
+                installation(Mode::Kubernetes, 1, claims.clone(), pat()),
+            ),
+            (
+                "k8s-pinned",
+                pinned(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "priv-claims",
+                installation(Mode::CachedPrivilegedKubernetes, 2, claims.clone(), pat()),
+            ),
+            (
+                "priv-pinned",
+                pinned(installation(
+                    Mode::CachedPrivilegedKubernetes,
+                    1,
+                    caches(),
+                    app(),
+                )),
+            ),
+            (
+                "dind-claims",
+                pinned(installation(Mode::Dind, 1, caches(), pat())),
+            ),
+        ],
+        true,
+    );
+    assert!(!dir.join("kind-cluster.yaml").exists());
+    assert!(dir.join("priv-claims-2/claim-cache-1.yaml").exists());
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(out.code, 0, "{}", out.output);
+    // controller + 6 instances (2 checks each) + 5 hook extensions.
+    assert_eq!(tally(&out.output), (1 + 6 * 2 + 5, 0), "{}", out.output);
 }

@@ -399,6 +399,7 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         caches: args.caches.clone(),
         job_container: args.job_container.map(deskrun::commands::job_container),
         glibc_compat: args.glibc_compat,
+        node: args.node.clone(),
         auth,
         replace: args.replace,
         labels: args.labels.clone(),

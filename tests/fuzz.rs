@@ -160,7 +160,9 @@ fn chart_rules(config: &Config) -> Result<(), String> {
         }
     }
     let mut paths = Vec::new();
-    mount_paths(&rendered.kind_cluster, &mut paths);
+    if let Some(kind) = &rendered.kind_cluster {
+        mount_paths(kind, &mut paths);
+    }
     if let Some(p) = paths.iter().find(|p| !is_abs_clean(p)) {
         return Err(format!("kind cluster: mount path {p:?}"));
     }
@@ -395,6 +397,7 @@ fn add_request() -> impl Strategy<Value = AddRequest> {
                     caches,
                     job_container: None,
                     glibc_compat: None,
+                    node: None,
                     auth,
                     replace: false,
                     ..Default::default()
@@ -584,6 +587,7 @@ proptest! {
                     caches: vec![],
                     job_container: None,
                     glibc_compat: false,
+                    node: None,
                     auth: Auth::Pat { token: "abcdefgh".into() },
                     ..Default::default()
                 };

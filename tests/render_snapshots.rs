@@ -581,7 +581,7 @@ fn kind_config_mounts_cache_root_and_custom_host_paths_at_the_same_path() {
     );
     let c = validate_config(&c).unwrap();
     let r = rendered(&c);
-    let kind = &r.kind_cluster;
+    let kind = r.kind_cluster.as_ref().expect("kind renders a kind config");
     assert_eq!(s(kind, &["kind"]), Some("Cluster"));
     assert_eq!(s(kind, &["name"]), Some("deskrun"));
     let node = &seq(kind, "nodes")[0];
@@ -1492,4 +1492,318 @@ fn images_and_resources_reach_every_container() {
         Some("ghcr.io/actions/actions-runner:latest")
     );
     assert!(runner_of(plain).get("resources").is_none());
+}
+
+// ---------------------------------------------------------------------------
+// An existing cluster: caches become claims, `node:` pins the pods
+// ---------------------------------------------------------------------------
+
+mod existing_cluster {
+    use super::*;
+    use deskrun::model::{ControllerMode, Provider};
+
+    /// The two caches of `caches()`, both managed by deskrun (no host path).
+    fn claim_caches() -> Vec<Cache> {
+        caches()
+            .into_iter()
+            .map(|c| Cache {
+                host_path: None,
+                ..c
+            })
+            .collect()
+    }
+
+    fn pinned(mut inst: Installation, node: &str) -> Installation {
+        inst.node = Some(node.into());
+        inst
+    }
+
+    /// `installations` deployed to the context `team` of an existing cluster.
+    fn on_existing(installations: Vec<(&str, Installation)>, class: &str) -> Config {
+        let mut c = Config::default();
+        c.cluster.provider = Provider::Existing;
+        c.cluster.context = Some("team".into());
+        c.cluster.namespace = "ci".into();
+        c.cluster.cache_storage_class = class.into();
+        for (name, inst) in installations {
+            c.installations.insert(name.into(), inst);
+        }
+        validate_config(&c).expect("test config is valid")
+    }
+
+    #[test]
+    fn snapshot_existing_privileged_claims() {
+        let c = on_existing(
+            vec![(
+                "ci",
+                installation(Mode::CachedPrivilegedKubernetes, 2, claim_caches(), pat()),
+            )],
+            "",
+        );
+        insta::assert_snapshot!("existing_privileged_claims", snapshot_text(&c, false));
+    }
+
+    #[test]
+    fn snapshot_existing_dind_pinned() {
+        // One claim, one directory of the pinned node.
+        let c = on_existing(
+            vec![(
+                "dind",
+                pinned(installation(Mode::Dind, 1, caches(), pat()), "worker-2"),
+            )],
+            "fast-ssd",
+        );
+        insta::assert_snapshot!("existing_dind_pinned", snapshot_text(&c, false));
+    }
+
+    #[test]
+    fn snapshot_existing_kubernetes_pinned_no_caches() {
+        let c = on_existing(
+            vec![(
+                "k8s",
+                pinned(installation(Mode::Kubernetes, 1, vec![], pat()), "worker-1"),
+            )],
+            "",
+        );
+        insta::assert_snapshot!("existing_kubernetes_pinned", snapshot_text(&c, false));
+    }
+
+    #[test]
+    fn every_cache_is_a_labelled_claim_mounted_where_the_job_expects_it() {
+        let c = on_existing(
+            vec![
+                (
+                    "priv",
+                    installation(Mode::CachedPrivilegedKubernetes, 3, claim_caches(), pat()),
+                ),
+                (
+                    "k8s",
+                    installation(Mode::Kubernetes, 1, claim_caches(), pat()),
+                ),
+                ("dind", installation(Mode::Dind, 1, claim_caches(), pat())),
+            ],
+            "fast-ssd",
+        );
+        let r = rendered(&c);
+        assert!(
+            r.kind_cluster.is_none(),
+            "no kind config on an existing cluster"
+        );
+        for inst in &r.instances {
+            assert!(inst.cache_host_paths.is_empty(), "{}", inst.instance);
+            assert_eq!(inst.claims.len(), 2, "{}", inst.instance);
+            for (i, (claim, cache)) in inst.claims.iter().zip(claim_caches()).enumerate() {
+                let name = format!("{}-cache-{i}", inst.instance);
+                assert_eq!(s(claim, &["kind"]), Some("PersistentVolumeClaim"));
+                assert_eq!(s(claim, &["metadata", "name"]), Some(name.as_str()));
+                assert_eq!(s(claim, &["metadata", "namespace"]), Some("ci"));
+                let labels = &claim["metadata"]["labels"];
+                assert_eq!(s(labels, &["deskrun.dev/managed"]), Some("true"));
+                assert_eq!(
+                    s(labels, &["deskrun.dev/installation"]),
+                    Some(inst.installation.as_str())
+                );
+                assert_eq!(
+                    s(labels, &["deskrun.dev/instance"]),
+                    Some(inst.instance.as_str())
+                );
+                assert_eq!(
+                    s(
+                        claim,
+                        &["metadata", "annotations", "deskrun.dev/cache-path"]
+                    ),
+                    Some(cache.path.as_str())
+                );
+                assert_eq!(s(claim, &["spec", "storageClassName"]), Some("fast-ssd"));
+                assert_eq!(
+                    s(claim, &["spec", "resources", "requests", "storage"]),
+                    Some("20Gi")
+                );
+                assert_eq!(
+                    claim["spec"]["accessModes"],
+                    serde_yaml::from_str::<Value>("[ReadWriteOnce]").unwrap()
+                );
+                // Mounted from that claim, at the job's path.
+                let pod: Value = match inst.mode {
+                    Mode::Dind => inst.values["template"]["spec"].clone(),
+                    _ => {
+                        let cm = inst.hook_extension.as_ref().expect("hook extension");
+                        let content = s(cm, &["data", "content"]).unwrap();
+                        serde_yaml::from_str::<Value>(content).unwrap()["spec"].clone()
+                    }
+                };
+                let volume = named(seq(&pod, "volumes"), &format!("cache-{i}"));
+                assert_eq!(
+                    s(volume, &["persistentVolumeClaim", "claimName"]),
+                    Some(name.as_str()),
+                    "{}",
+                    inst.instance
+                );
+                assert!(volume.get("hostPath").is_none());
+                let containers: Vec<&Value> = match inst.mode {
+                    Mode::Dind => vec![
+                        named(seq(&pod, "initContainers"), "dind"),
+                        named(seq(&pod, "containers"), "runner"),
+                    ],
+                    _ => vec![named(seq(&pod, "containers"), "$job")],
+                };
+                for container in containers {
+                    assert!(
+                        mounts(container).contains(&(format!("cache-{i}"), cache.path.clone())),
+                        "{}: {:?}",
+                        inst.instance,
+                        mounts(container)
+                    );
+                }
+            }
+        }
+        // kubernetes mode's work volume uses the configured class, not kind's.
+        let k8s = r.instances.iter().find(|i| i.instance == "k8s").unwrap();
+        assert_eq!(
+            s(
+                &k8s.values,
+                &[
+                    "containerMode",
+                    "kubernetesModeWorkVolumeClaim",
+                    "storageClassName"
+                ]
+            ),
+            Some("fast-ssd")
+        );
+    }
+
+    #[test]
+    fn claims_are_files_of_the_output_dir() {
+        let c = on_existing(
+            vec![(
+                "ci",
+                installation(Mode::CachedPrivilegedKubernetes, 2, claim_caches(), pat()),
+            )],
+            "",
+        );
+        let paths: Vec<String> = rendered(&c)
+            .files(false)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "controller/values.yaml",
+                "ci-1/values.yaml",
+                "ci-1/hook-extension.yaml",
+                "ci-1/claim-cache-0.yaml",
+                "ci-1/claim-cache-1.yaml",
+                "ci-2/values.yaml",
+                "ci-2/hook-extension.yaml",
+                "ci-2/claim-cache-0.yaml",
+                "ci-2/claim-cache-1.yaml",
+            ]
+        );
+    }
+
+    #[test]
+    fn default_class_and_size_and_no_controller_when_external() {
+        let mut c = on_existing(
+            vec![(
+                "k8s",
+                installation(Mode::Kubernetes, 1, claim_caches(), pat()),
+            )],
+            "",
+        );
+        c.cluster.controller = ControllerMode::External;
+        c.cluster.cache_size = "5Gi".into();
+        let r = rendered(&c);
+        assert!(r.controller_values.is_none());
+        assert!(
+            r.files(false)
+                .unwrap()
+                .iter()
+                .all(|f| !f.path.starts_with("controller/"))
+        );
+        let k8s = &r.instances[0];
+        let claim = &k8s.claims[0];
+        assert!(claim["spec"].get("storageClassName").is_none());
+        assert_eq!(
+            s(claim, &["spec", "resources", "requests", "storage"]),
+            Some("5Gi")
+        );
+        assert!(
+            k8s.values["containerMode"]["kubernetesModeWorkVolumeClaim"]
+                .get("storageClassName")
+                .is_none(),
+            "the cluster's default class, not kind's `standard`"
+        );
+    }
+
+    #[test]
+    fn node_pins_the_runner_pod_and_the_job_pod() {
+        let c = on_existing(
+            vec![
+                (
+                    "k8s",
+                    pinned(installation(Mode::Kubernetes, 1, vec![], pat()), "worker-1"),
+                ),
+                (
+                    "priv",
+                    pinned(
+                        installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
+                        "worker-1",
+                    ),
+                ),
+                (
+                    "dind",
+                    pinned(installation(Mode::Dind, 1, vec![], pat()), "worker-1"),
+                ),
+            ],
+            "",
+        );
+        for inst in rendered(&c).instances {
+            assert_eq!(
+                s(
+                    &inst.values,
+                    &["template", "spec", "nodeSelector", "kubernetes.io/hostname"]
+                ),
+                Some("worker-1"),
+                "{}",
+                inst.instance
+            );
+            if inst.mode == Mode::Dind {
+                assert!(inst.hook_extension.is_none());
+                continue;
+            }
+            let cm = inst.hook_extension.as_ref().expect("hook extension");
+            let patch: Value = serde_yaml::from_str(s(cm, &["data", "content"]).unwrap()).unwrap();
+            assert_eq!(
+                s(&patch, &["spec", "nodeSelector", "kubernetes.io/hostname"]),
+                Some("worker-1"),
+                "{}",
+                inst.instance
+            );
+            if inst.instance == "priv" {
+                // The custom host directory stays a hostPath on that node.
+                let vol = named(seq(&patch["spec"], "volumes"), "cache-1");
+                assert_eq!(s(vol, &["hostPath", "path"]), Some(CUSTOM_HOST));
+                assert_eq!(inst.claims.len(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn kind_renders_exactly_as_before() {
+        // The new keys left at their defaults change nothing on kind.
+        let plain = everything();
+        let mut explicit = plain.clone();
+        explicit.cluster.provider = Provider::Kind;
+        explicit.cluster.cache_storage_class = "fast-ssd".into();
+        explicit.cluster.cache_size = "1Ti".into();
+        assert_eq!(stream(&plain, false), stream(&explicit, false));
+        assert!(
+            rendered(&plain)
+                .instances
+                .iter()
+                .all(|i| i.claims.is_empty())
+        );
+    }
 }

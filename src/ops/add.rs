@@ -25,6 +25,8 @@ pub struct AddRequest {
     pub job_container: Option<JobContainer>,
     /// `--glibc-compat[=BOOL]`; `None`: off, or with `replace` as stored.
     pub glibc_compat: Option<bool>,
+    /// `--node`: pin the pods to one node.
+    pub node: Option<String>,
     pub auth: Auth,
     pub replace: bool,
     /// `--label` values. With `replace`, none given keeps the stored labels.
@@ -55,6 +57,7 @@ impl Default for AddRequest {
             caches: vec![],
             job_container: None,
             glibc_compat: None,
+            node: None,
             auth: Auth::Pat {
                 token: String::new(),
             },
@@ -122,6 +125,7 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         caches,
         job_container: req.job_container,
         glibc_compat: req.glibc_compat.unwrap_or(false),
+        node: req.node.clone(),
         auth: req.auth.clone(),
         labels: req.labels.clone(),
         env: parse_env(&req.env)?,

@@ -107,7 +107,13 @@ pub fn cluster_create(s: &Session) -> Result<CreateReport> {
     run_step(
         s,
         &format!("create kind cluster {}", config.cluster.name),
-        || create_with_mounts(&kube, &rendered.kind_cluster),
+        || {
+            let kind = rendered
+                .kind_cluster
+                .as_ref()
+                .context("an existing cluster is never created by deskrun")?;
+            create_with_mounts(&kube, kind)
+        },
     )?;
     if !failures.is_empty() {
         let details: Vec<String> = failures.iter().map(|e| format!("- {e:#}")).collect();

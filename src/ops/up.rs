@@ -189,7 +189,11 @@ fn apply(
 
     if plan.create_cluster {
         run_step(s, &format!("create kind cluster {}", plan.cluster), || {
-            crate::ops::cluster::create_with_mounts(kube, &rendered.kind_cluster)
+            let kind = rendered
+                .kind_cluster
+                .as_ref()
+                .context("an existing cluster is never created by deskrun")?;
+            crate::ops::cluster::create_with_mounts(kube, kind)
         })?;
     }
 
@@ -241,7 +245,11 @@ fn apply(
     }
 
     if let Some(c) = &plan.controller {
-        let values = serde_yaml::to_string(&rendered.controller_values)?;
+        let values = rendered
+            .controller_values
+            .as_ref()
+            .context("an external controller is never installed by deskrun")?;
+        let values = serde_yaml::to_string(values)?;
         run_step(
             s,
             &format!(
