@@ -1648,14 +1648,4 @@ mod tests {
         let m = err(validate_installation("ci", &inst(None, Some("bad node"))));
         assert!(m.contains("kubectl get nodes"), "{m}");
     }
-
-    #[test]
-    fn modes() {
-        assert_eq!(parse_mode("dind").unwrap(), Mode::Dind);
-        let m = err(parse_mode("docker"));
-        assert!(
-            m.contains("kubernetes, cached-privileged-kubernetes, dind"),
-            "{m}"
-        );
-    }
 }
