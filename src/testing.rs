@@ -1820,6 +1820,7 @@ pub fn request(name: &str) -> AddRequest {
         max_runners: None,
         instances: 1,
         caches: vec![],
+        node: None,
         auth: crate::model::Auth::Pat {
             token: TOKEN.into(),
         },
