@@ -76,10 +76,14 @@ Examples:
     /// Remove an installation from the config (applied by `deskrun up`)
     #[command(after_help = "\
 Examples:
-  deskrun remove docker-runner && deskrun up")]
+  deskrun remove docker-runner && deskrun up
+  deskrun remove ci --purge-caches    # on an existing cluster, also delete its cache claims")]
     Remove {
         /// Installation name
         name: String,
+        /// Also delete its cache claims (existing clusters)
+        #[arg(long)]
+        purge_caches: bool,
     },
 
     /// Print or write everything `deskrun up` would apply
@@ -143,14 +147,15 @@ Examples:
         output: StatusFormat,
     },
 
-    /// Create, delete or inspect the kind cluster directly
+    /// Create, delete or inspect the kind cluster, or choose an existing cluster
     #[command(
         subcommand,
         after_help = "\
 Examples:
   deskrun cluster create
   deskrun cluster status
-  deskrun cluster delete"
+  deskrun cluster delete
+  deskrun cluster use team-ci"
     )]
     Cluster(ClusterCommand),
 
@@ -219,6 +224,19 @@ Examples:
         /// cached stay on disk (under cluster.mirror_root) for the next ones
         #[arg(long)]
         mirrors: bool,
+    },
+    /// Deploy to an existing cluster (a kubeconfig context), or back to kind
+    #[command(after_help = "\
+Examples:
+  deskrun cluster use team-ci      # a context of `kubectl config get-contexts`
+  deskrun cluster use --kind       # back to the local kind cluster")]
+    Use {
+        /// The kubeconfig context of the cluster
+        #[arg(required_unless_present = "kind", conflicts_with = "kind")]
+        context: Option<String>,
+        /// Use deskrun's local kind cluster again
+        #[arg(long)]
+        kind: bool,
     },
     /// Show whether the cluster exists and runs, its cache mounts and registry mirrors
     #[command(after_help = "\
@@ -331,6 +349,10 @@ pub struct DownArgs {
     /// Delete the kind cluster (host caches are kept)
     #[arg(long)]
     pub delete_cluster: bool,
+
+    /// Also delete the cache claims deskrun made (existing clusters)
+    #[arg(long)]
+    pub purge_caches: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

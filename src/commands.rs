@@ -44,7 +44,7 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
     match cli.command {
         Command::Add(args) => add(&g, *args),
         Command::List { output } => list(&g, output),
-        Command::Remove { name } => remove(&g, &name),
+        Command::Remove { name, purge_caches } => remove(&g, &name, purge_caches),
         Command::Render(args) => render(&g, args),
         Command::Up(args) => up(&g, args),
         Command::Down(args) => down(&g, args),
@@ -299,6 +299,7 @@ fn list(g: &Globals, format: ListFormat) -> Result<()> {
     let out = ops::list::list(&config);
     match format {
         ListFormat::Table => {
+            g.out.note(format!("target: {}", config.cluster.target()));
             if out.installations.is_empty() {
                 g.out
                     .note("no installations; add one with `deskrun add NAME --repository URL ...`");
@@ -312,7 +313,11 @@ fn list(g: &Globals, format: ListFormat) -> Result<()> {
     Ok(())
 }
 
-fn remove(g: &Globals, name: &str) -> Result<()> {
+fn remove(g: &Globals, name: &str, purge_caches: bool) -> Result<()> {
+    let config = g.store.load()?;
+    if purge_caches {
+        ops::remove::check_purge(&config)?;
+    }
     let out = ops::remove::remove(&g.store, name)?;
     g.out.line(format!(
         "removed installation {} from {}",
@@ -328,22 +333,42 @@ fn remove(g: &Globals, name: &str) -> Result<()> {
             g.out.note(format!("  {dir}"));
         }
     }
+    if purge_caches {
+        let deleted = with_session(g, true, |s| ops::remove::purge_claims(s, &config, name))?;
+        if deleted.is_empty() {
+            g.out.line(format!("no cache claims of {name} were found"));
+        } else {
+            g.out.line(format!(
+                "deleting the cache claims {} (each goes once no pod uses it)",
+                deleted.join(", ")
+            ));
+        }
+    } else if !out.claims.is_empty() {
+        g.out.note(format!(
+            "its cache claims are kept in context {} (`deskrun remove {name} --purge-caches` would have deleted them; `deskrun down --purge-caches` deletes every one): {}",
+            config.cluster.context(),
+            out.claims.join(", ")
+        ));
+    }
     Ok(())
 }
 
 fn render(g: &Globals, args: RenderArgs) -> Result<()> {
     let config = g.store.load()?;
     let files = ops::render::render_files(&config, &args.names, args.show_secrets)?;
+    let target = format!("rendered for the {}", config.cluster.target());
     match &args.output_dir {
         Some(dir) => {
             ops::render::write_dir(dir, &files)?;
             for f in &files {
                 g.out.line(format!("{}", dir.join(&f.path).display()));
             }
+            g.out.note(target);
             Ok(())
         }
         None => {
-            g.out.data(&crate::render::to_stream(&files));
+            g.out
+                .data(&format!("# {target}\n{}", crate::render::to_stream(&files)));
             Ok(())
         }
     }
@@ -433,10 +458,15 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
     for notice in &report.notices {
         g.out.note(format!("note: {notice}"));
     }
+    if let Some(external) = &report.external {
+        g.out
+            .note(format!("external controller: {}", external.summary()));
+    }
     if opts.dry_run {
+        let config = g.store.load()?;
         g.out.line(format!(
-            "plan for cluster {} (context {}, namespace {}); nothing was changed:",
-            report.plan.cluster, report.plan.context, report.plan.namespace
+            "plan for the {}; nothing was changed:",
+            config.cluster.target()
         ));
         g.out.data(&crate::plan::columns(&report.plan.lines()));
         return Ok(());
@@ -464,6 +494,7 @@ fn down(g: &Globals, args: DownArgs) -> Result<()> {
     let opts = ops::down::DownOptions {
         controller: args.controller,
         delete_cluster: args.delete_cluster,
+        purge_caches: args.purge_caches,
         parallel: ops::up::DEFAULT_PARALLEL,
     };
     let report = with_session(g, true, |s| ops::down::down(s, &opts))?;
@@ -485,10 +516,27 @@ fn down(g: &Globals, args: DownArgs) -> Result<()> {
              (`deskrun cluster delete --mirrors` removes the containers)",
         );
     }
-    g.out
-        .note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
-    for dir in &report.cache_dirs {
-        g.out.note(format!("  {dir}"));
+    if !report.purged_claims.is_empty() {
+        g.out.line(format!(
+            "down: deleted the cache claims {}",
+            report.purged_claims.join(", ")
+        ));
+    }
+    if !report.cache_dirs.is_empty() {
+        g.out
+            .note("your config is kept (`deskrun up` re-deploys it); host caches are kept in:");
+        for dir in &report.cache_dirs {
+            g.out.note(format!("  {dir}"));
+        }
+    } else {
+        g.out
+            .note("your config is kept (`deskrun up` re-deploys it)");
+    }
+    if !report.kept_claims.is_empty() {
+        g.out.note(format!(
+            "cache claims are kept (`deskrun down --purge-caches` deletes them): {}",
+            report.kept_claims.join(", ")
+        ));
     }
     Ok(())
 }
@@ -634,6 +682,22 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                 );
             }
         }
+        ClusterCommand::Use { context, kind } => {
+            let out = match (context, kind) {
+                (Some(context), false) => {
+                    with_session(g, true, |s| ops::cluster::use_context(s, &context))?
+                }
+                _ => with_session(g, true, ops::cluster::use_kind)?,
+            };
+            let verb = if out.unchanged {
+                "already deploys"
+            } else {
+                "now deploys"
+            };
+            g.out.line(format!("deskrun {verb} to the {}", out.target));
+            g.out
+                .note("next: `deskrun up` (`deskrun up --dry-run` shows what it would do)");
+        }
         ClusterCommand::Status { output } => {
             let r = with_session(g, true, ops::cluster::cluster_status)?;
             match output {
@@ -644,6 +708,12 @@ fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {
                         (true, Some(true)) => "running",
                         (true, _) => "stopped",
                     };
+                    if r.provider == "existing" {
+                        g.out
+                            .line(format!("cluster existing answers (context {})", r.context));
+                        g.out.line(format!("nodes {}", r.nodes.join(" ")));
+                        return Ok(());
+                    }
                     g.out.line(format!(
                         "cluster {} {state} (context {})",
                         r.name, r.context

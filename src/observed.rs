@@ -3,6 +3,7 @@
 //! [`crate::observe`]; nothing here runs a tool, so the pure core (plan)
 //! depends on this module and not on the tool layer.
 
+use crate::controllers::{ControllerFound, CrdsFound};
 use crate::mirrors::MirrorState;
 use crate::model::{CONTROLLER_CHART, CONTROLLER_RELEASE, SCALE_SET_CHART};
 use crate::render::{ANNOTATION_INPUTS_HASH, LABEL_MANAGED};
@@ -105,6 +106,14 @@ pub struct Observed {
     /// The registry mirror containers of the config that exist (read with
     /// the node, in the same `docker inspect`).
     pub mirrors: Vec<MirrorState>,
+    /// Cache claims (PersistentVolumeClaims) labelled
+    /// `deskrun.dev/managed=true`; existing clusters only.
+    pub claims: Vec<Json>,
+    /// ARC controller Deployments in every namespace (existing clusters
+    /// only; `None` also when the context may not list them).
+    pub controllers: Option<Vec<ControllerFound>>,
+    /// The ARC CRDs, read for an external controller only.
+    pub crds: Option<CrdsFound>,
 }
 
 /// `metadata.name` of a Kubernetes object ("" when missing).
@@ -143,6 +152,10 @@ impl Observed {
 
     pub fn configmap(&self, name: &str) -> Option<&Json> {
         self.configmaps.iter().find(|o| name_of(o) == name)
+    }
+
+    pub fn claim(&self, name: &str) -> Option<&Json> {
+        self.claims.iter().find(|o| name_of(o) == name)
     }
 
     /// Scale-set releases deskrun manages.

@@ -2,7 +2,7 @@
 //! what was observed in the cluster. Nothing here runs a tool.
 
 use crate::mirrors::{MirrorPlan, NodeMirrors, node_hint, node_mirrors, plan_mirror};
-use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::model::{CONTROLLER_RELEASE, Config, Provider};
 pub use crate::observed::Observed;
 use crate::observed::{hash_of, name_of};
 use crate::render::{InstanceRender, LABEL_INSTANCE, Rendered};
@@ -55,6 +55,9 @@ pub struct InstancePlan {
     pub repair: Option<Repair>,
     /// ConfigMaps of this instance that must be (re)applied before helm.
     pub apply_configmap: bool,
+    /// Cache claims to create before the scale set (existing clusters; a
+    /// claim that exists is never changed).
+    pub create_claims: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,11 +71,15 @@ pub struct RemovalPlan {
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub cluster: String,
+    pub provider: Provider,
     pub context: String,
     pub namespace: String,
+    /// Only ever on kind: deskrun never creates an existing cluster.
     pub create_cluster: bool,
-    /// `None`: the controller is deployed at the configured version.
+    /// `None`: the controller is deployed at the configured version, or it
+    /// is external (never installed by deskrun).
     pub controller: Option<ControllerPlan>,
+    pub external_controller: bool,
     pub instances: Vec<InstancePlan>,
     pub removals: Vec<RemovalPlan>,
     /// deskrun ConfigMaps no instance uses any more (e.g. after a mode change).
@@ -111,6 +118,12 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
     let cm_current = cm_name
         .as_deref()
         .is_none_or(|n| observed.configmap(n).and_then(hash_of) == Some(r.inputs_hash.as_str()));
+    let create_claims: Vec<String> = r
+        .claims
+        .iter()
+        .filter_map(|c| c.pointer_name())
+        .filter(|n| observed.claim(n).is_none())
+        .collect();
     let (action, reason, repair) = match observed.release(&r.instance) {
         None => (Action::Create, "new".to_string(), None),
         Some(rel) => {
@@ -144,6 +157,12 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
                     "hook-extension ConfigMap missing or changed".to_string(),
                     None,
                 )
+            } else if !create_claims.is_empty() {
+                (
+                    Action::Upgrade,
+                    format!("cache claim missing: {}", create_claims.join(", ")),
+                    None,
+                )
             } else {
                 (Action::Unchanged, "up to date".to_string(), None)
             }
@@ -156,6 +175,7 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
         action,
         reason,
         repair,
+        create_claims,
     }
 }
 
@@ -164,6 +184,7 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
 pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[String]) -> Plan {
     let wanted = &config.cluster.controller_chart.version;
     let controller = match observed.controller() {
+        _ if !config.cluster.manages_controller() => None,
         None => Some(ControllerPlan {
             action: Action::Create,
             reason: "not installed".into(),
@@ -246,10 +267,12 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
     let (mirrors, mirror_notice) = plan_mirrors(config, rendered, observed);
     Plan {
         cluster: config.cluster.name.clone(),
+        provider: config.cluster.provider,
         context: config.cluster.context(),
         namespace: config.cluster.namespace.clone(),
-        create_cluster: !observed.cluster_exists,
+        create_cluster: config.cluster.is_kind() && !observed.cluster_exists,
         controller,
+        external_controller: !config.cluster.manages_controller(),
         instances,
         removals,
         stale_configmaps,
@@ -316,21 +339,30 @@ impl Plan {
     /// The plan as aligned lines: `ACTION  TARGET  DETAIL`.
     pub fn lines(&self) -> Vec<[String; 3]> {
         let mut rows = Vec::new();
-        rows.push(if self.create_cluster {
-            [
+        rows.push(match (self.provider, self.create_cluster) {
+            (Provider::Existing, _) => [
+                "unchanged".into(),
+                format!("context/{}", self.context),
+                "existing cluster, answers".into(),
+            ],
+            (Provider::Kind, true) => [
                 "create".into(),
                 format!("cluster/{}", self.cluster),
                 "kind cluster".into(),
-            ]
-        } else {
-            [
+            ],
+            (Provider::Kind, false) => [
                 "unchanged".into(),
                 format!("cluster/{}", self.cluster),
                 "exists".into(),
-            ]
+            ],
         });
         rows.extend(self.mirrors.iter().map(MirrorPlan::line));
         rows.push(match &self.controller {
+            None if self.external_controller => [
+                "external".into(),
+                "controller".into(),
+                "not managed by deskrun".into(),
+            ],
             Some(c) => [
                 if c.action == Action::Create {
                     "install".into()
@@ -350,6 +382,13 @@ impl Plan {
             let mut detail = i.reason.clone();
             if i.installation != i.instance {
                 detail = format!("{detail} (installation {})", i.installation);
+            }
+            for claim in &i.create_claims {
+                rows.push([
+                    "create".into(),
+                    format!("claim/{claim}"),
+                    format!("cache of {}", i.instance),
+                ]);
             }
             rows.push([
                 i.action.as_str().into(),

@@ -52,6 +52,9 @@ pub struct World {
     pub missing_tools: BTreeSet<String>,
     /// Docker networks by name (`kind create cluster` makes `kind`).
     pub networks: BTreeSet<String>,
+    /// Kubeconfig contexts of clusters kind did not make: context -> key in
+    /// `clusters` (kind's own clusters have the context `kind-NAME`).
+    pub contexts: BTreeMap<String, String>,
 }
 
 impl Default for World {
@@ -75,6 +78,7 @@ impl Default for World {
             clusters: BTreeMap::new(),
             missing_tools: BTreeSet::new(),
             networks: BTreeSet::new(),
+            contexts: BTreeMap::new(),
         }
     }
 }
@@ -120,10 +124,19 @@ impl ObjKey {
     }
 }
 
-/// One kind cluster: its objects and its helm releases.
+/// One cluster (made by kind, or an existing one reached through a context):
+/// its objects and its helm releases.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cluster {
     pub name: String,
+    /// Not made by kind: `kind get clusters` does not list it, it has no
+    /// node container, and its nodes are `Node` objects.
+    pub existing: bool,
+    /// The API server does not answer (an existing cluster off the VPN).
+    pub unreachable: bool,
+    /// `kubectl auth can-i` questions answered "no": `VERB RESOURCE` for
+    /// the namespace, `VERB RESOURCE --all-namespaces` for cluster-wide.
+    pub denied: BTreeSet<String>,
     /// The kind config it was created with (`kind create cluster --config -`).
     pub kind_config: String,
     pub objects: BTreeMap<ObjKey, Json>,
@@ -202,6 +215,13 @@ pub const KINDS: &[KindInfo] = &[
         api_version: "apps/v1",
         names: &["deployments", "deployment", "deploy", "deployments.apps"],
         namespaced: true,
+        crd: None,
+    },
+    KindInfo {
+        kind: "Node",
+        api_version: "v1",
+        names: &["nodes", "node", "no"],
+        namespaced: false,
         crd: None,
     },
     KindInfo {
@@ -284,6 +304,14 @@ impl Cluster {
             .filter(|(_, o)| selector.matches(&labels_of(o)))
             .map(|(_, o)| o)
             .collect()
+    }
+
+    /// An ARC controller someone else installed (release `release` in
+    /// `namespace`, at `version`): the CRDs and the controller Deployment.
+    pub fn preinstall_controller(&mut self, namespace: &str, release: &str, version: &str) {
+        for obj in controller_objects(namespace, release, version) {
+            self.put(obj);
+        }
     }
 
     pub fn has_crd(&self, name: &str) -> bool {
@@ -376,6 +404,27 @@ impl World {
         })
     }
 
+    /// An existing cluster reached through the kubeconfig context
+    /// `context`, with `nodes` (Node objects). Nothing of deskrun in it.
+    pub fn create_existing(&mut self, context: &str, nodes: &[&str]) -> &mut Cluster {
+        self.contexts
+            .insert(context.to_string(), context.to_string());
+        let cluster = self.clusters.entry(context.to_string()).or_insert(Cluster {
+            name: context.to_string(),
+            existing: true,
+            ..Default::default()
+        });
+        for node in nodes {
+            cluster.put(json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": node, "namespace": "",
+                             "labels": {"kubernetes.io/hostname": node}},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            }));
+        }
+        cluster
+    }
+
     pub fn cluster(&self, name: &str) -> Option<&Cluster> {
         self.clusters.get(name)
     }
@@ -384,11 +433,28 @@ impl World {
         self.clusters.get_mut(name)
     }
 
-    /// The cluster a kubeconfig context names (`kind-NAME`).
+    /// The cluster a kubeconfig context names (`kind-NAME`, or one of
+    /// `contexts`).
     fn cluster_for_context(&self, context: &str) -> Option<&Cluster> {
-        context
-            .strip_prefix("kind-")
-            .and_then(|n| self.clusters.get(n))
+        match self.contexts.get(context) {
+            Some(name) => self.clusters.get(name),
+            None => context
+                .strip_prefix("kind-")
+                .and_then(|n| self.clusters.get(n))
+                .filter(|c| !c.existing),
+        }
+    }
+
+    /// What `kubectl config get-contexts -o name` lists.
+    pub fn context_names(&self) -> Vec<String> {
+        let mut names: BTreeSet<String> = self.contexts.keys().cloned().collect();
+        names.extend(
+            self.clusters
+                .values()
+                .filter(|c| !c.existing)
+                .map(Cluster::context),
+        );
+        names.into_iter().collect()
     }
 
     fn node_running(&self, cluster: &str) -> bool {
@@ -940,9 +1006,8 @@ fn leave_release(world: &mut World, cmd: &Cmd, status: &str) {
         return;
     };
     let ns = cmd.namespace().to_string();
-    if let Some(cluster) = context
-        .strip_prefix("kind-")
-        .and_then(|n| world.clusters.get_mut(n))
+    let key = world.cluster_for_context(context).map(|c| c.name.clone());
+    if let Some(cluster) = key.and_then(|k| world.clusters.get_mut(&k))
         && let Some(rev) = cluster.release_mut(&ns, name)
     {
         rev.status = status.to_string();
@@ -963,7 +1028,12 @@ fn kind(world: &mut World, cmd: &Cmd) -> Reply {
             if !world.docker_running {
                 return Err(docker_down("kind"));
             }
-            Ok(world.clusters.keys().map(|n| format!("{n}\n")).collect())
+            Ok(world
+                .clusters
+                .values()
+                .filter(|c| !c.existing)
+                .map(|c| format!("{}\n", c.name))
+                .collect())
         }
         (Some("create"), Some("cluster")) => {
             if !world.docker_running {
@@ -1290,7 +1360,19 @@ fn reach<'w>(world: &'w mut World, cmd: &Cmd, flag: &str) -> Result<&'w mut Clus
             _ => Failure::exit(1, format!("error: context \"{context}\" does not exist")),
         });
     };
-    if !world.docker_running || !world.node_running(&name) {
+    let existing = world.clusters.get(&name).is_some_and(|c| c.existing);
+    if existing && world.clusters.get(&name).is_some_and(|c| c.unreachable) {
+        return Err(Failure::exit(
+            1,
+            match cmd.tool.as_str() {
+                "helm" => {
+                    "Error: Kubernetes cluster unreachable: Get \"https://10.0.0.1:6443/version\": dial tcp 10.0.0.1:6443: i/o timeout"
+                }
+                _ => "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout",
+            },
+        ));
+    }
+    if !existing && (!world.docker_running || !world.node_running(&name)) {
         return Err(Failure::exit(
             1,
             "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
@@ -1501,7 +1583,7 @@ fn install_revision(
     values: Json,
     labels: BTreeMap<String, String>,
 ) -> Result<(), Failure> {
-    let objects = render_chart(cluster, ns, name, &chart, &values)?;
+    let objects = render_chart(cluster, ns, name, &chart, &chart_version, &values)?;
     let keys: Vec<ObjKey> = objects.iter().map(key_of).collect();
     // Objects the last revision made and this one does not are deleted.
     if let Some(prev) = cluster.release(ns, name) {
@@ -1540,29 +1622,42 @@ fn install_revision(
     Ok(())
 }
 
+/// What the controller chart makes, as far as deskrun reads it back: the
+/// CRDs (served at v1alpha1) and the Deployment with the chart's labels.
+fn controller_objects(ns: &str, release: &str, version: &str) -> Vec<Json> {
+    let mut objs: Vec<Json> = ARC_CRDS
+        .iter()
+        .map(|crd| {
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": crd, "namespace": ""},
+                   "spec": {"versions": [{"name": "v1alpha1", "served": true, "storage": true}]},
+                   "status": {"conditions": [{"type": "Established", "status": "True"}]}})
+        })
+        .collect();
+    objs.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("{release}-gha-rs-controller"), "namespace": ns,
+                     "labels": {"app.kubernetes.io/part-of": "gha-rs-controller",
+                                "app.kubernetes.io/instance": release,
+                                "app.kubernetes.io/namespace": ns,
+                                "app.kubernetes.io/version": version,
+                                "helm.sh/chart": format!("gha-rs-controller-{version}")}},
+        "status": {"readyReplicas": 1}}));
+    objs
+}
+
 /// What the ARC charts make, as far as deskrun reads it back.
 fn render_chart(
     cluster: &Cluster,
     ns: &str,
     release: &str,
     chart: &str,
+    chart_version: &str,
     values: &Json,
 ) -> Result<Vec<Json>, Failure> {
     let meta = |labels: Json, annotations: Json| json!({"name": release, "namespace": ns, "labels": labels, "annotations": annotations});
     match chart {
         CONTROLLER_CHART => {
-            let mut objs: Vec<Json> = ARC_CRDS
-                .iter()
-                .map(|crd| {
-                    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                           "metadata": {"name": crd, "namespace": ""},
-                           "status": {"conditions": [{"type": "Established", "status": "True"}]}})
-                })
-                .collect();
-            objs.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": format!("{release}-gha-rs-controller"), "namespace": ns,
-                             "labels": {"app.kubernetes.io/part-of": "gha-rs-controller"}},
-                "status": {"readyReplicas": 1}}));
+            let mut objs = controller_objects(ns, release, chart_version);
             // The Deployment's pod, as ARC labels it (`deskrun logs --controller`).
             let mut pod = arc::controller_pod(arc::running(&["manager"]));
             pod["metadata"]["name"] = json!(format!("{release}-gha-rs-controller-6d5f8b7c9-x2x7q"));
@@ -1632,7 +1727,38 @@ fn kubectl(world: &mut World, cmd: &Cmd) -> Reply {
     if cmd.word(0) == Some("version") && cmd.has("--client") {
         return Ok(world.versions["kubectl"].clone());
     }
+    if (cmd.word(0), cmd.word(1)) == (Some("config"), Some("get-contexts")) {
+        if cmd.flag(&["--output", "-o"]) != Some("name") {
+            return Err(Failure::unsupported(cmd));
+        }
+        return Ok(world
+            .context_names()
+            .iter()
+            .map(|c| format!("{c}\n"))
+            .collect());
+    }
     let cluster = reach(world, cmd, "--context")?;
+    if (cmd.word(0), cmd.word(1)) == (Some("auth"), Some("can-i")) {
+        let (Some(verb), Some(resource)) = (cmd.word(2), cmd.word(3)) else {
+            return Err(Failure::exit(
+                1,
+                "error: you must specify two arguments: verb resource",
+            ));
+        };
+        let mut question = format!("{verb} {resource}");
+        if cmd.has("--all-namespaces") || cmd.has("-A") {
+            question.push_str(" --all-namespaces");
+        }
+        return if cluster.denied.contains(&question) {
+            Err(Failure {
+                kind: ToolErrorKind::Exit(1),
+                stderr: String::new(),
+                stdout: "no\n".into(),
+            })
+        } else {
+            Ok("yes\n".into())
+        };
+    }
     let ns = cmd.namespace().to_string();
     match cmd.word(0) {
         Some("get") => kubectl_get(cluster, cmd, &ns),
@@ -1665,9 +1791,10 @@ fn kubectl_get(cluster: &Cluster, cmd: &Cmd, ns: &str) -> Reply {
     let selector = Selector::parse(cmd.flag(&["--selector", "-l"]).unwrap_or(""));
     let fields = cmd.flag(&["--field-selector"]).unwrap_or("");
     let names = &cmd.words[2..];
+    let all_namespaces = cmd.has("--all-namespaces") || cmd.has("-A");
     let mut items: Vec<Json> = Vec::new();
     for info in &infos {
-        let ns = info.namespaced.then_some(ns);
+        let ns = (info.namespaced && !all_namespaces).then_some(ns);
         if names.is_empty() {
             items.extend(
                 cluster
@@ -1680,6 +1807,7 @@ fn kubectl_get(cluster: &Cluster, cmd: &Cmd, ns: &str) -> Reply {
             for n in names {
                 match cluster.get(info.kind, ns.unwrap_or(""), n) {
                     Some(o) => items.push(o.clone()),
+                    None if cmd.has("--ignore-not-found") => {}
                     None => return Err(not_found(info, n)),
                 }
             }

@@ -260,7 +260,8 @@ fn go_duration(d: Duration) -> String {
     format!("{}s", d.as_secs().max(1))
 }
 
-/// Typed calls against one kind cluster (its kubeconfig context and namespace).
+/// Typed calls against one cluster (its kubeconfig context and namespace):
+/// the kind cluster deskrun makes, or an existing one.
 pub struct Kube<'a> {
     pub runner: &'a dyn ToolRunner,
     pub cluster: &'a ClusterSettings,
@@ -319,9 +320,22 @@ impl<'a> Kube<'a> {
         format!("{}-control-plane", self.cluster.name)
     }
 
+    /// deskrun never runs kind against an existing cluster; the commands
+    /// refuse first with a message for people, this is the last guard.
+    fn kind_only(&self) -> Result<()> {
+        if !self.cluster.is_kind() {
+            bail!(
+                "internal error: a kind command was about to run for the existing cluster of context {}",
+                self.cluster.context()
+            );
+        }
+        Ok(())
+    }
+
     // ---- kind -------------------------------------------------------------
 
     pub fn cluster_exists(&self) -> Result<bool> {
+        self.kind_only()?;
         let out = self.run(
             Invocation::new("look for the kind cluster", "kind")
                 .args(["get", "clusters"])
@@ -350,6 +364,7 @@ impl<'a> Kube<'a> {
     }
 
     pub fn create_cluster(&self, kind_config_yaml: &str) -> Result<()> {
+        self.kind_only()?;
         self.run(
             Invocation::new("create the kind cluster", "kind")
                 .args(["create", "cluster", "--name", &self.cluster.name])
@@ -361,6 +376,7 @@ impl<'a> Kube<'a> {
     }
 
     pub fn delete_cluster(&self) -> Result<()> {
+        self.kind_only()?;
         self.run(
             Invocation::new("delete the kind cluster", "kind")
                 .args(["delete", "cluster", "--name", &self.cluster.name])
@@ -767,6 +783,149 @@ impl<'a> Kube<'a> {
             ],
         ))?;
         Ok(())
+    }
+
+    // ---- an existing cluster ---------------------------------------------
+
+    /// The contexts of the kubeconfig (`kubectl config get-contexts -o name`).
+    /// The one kubectl call without `--context`: it reads the kubeconfig
+    /// and talks to no cluster.
+    pub fn contexts(&self) -> Result<Vec<String>> {
+        let out = self.run(
+            Invocation::new("list the kubeconfig contexts", "kubectl")
+                .args(["config", "get-contexts", "--output", "name"])
+                .timeout(self.timeouts.query),
+        )?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+
+    /// The ARC controller Deployments in every namespace. On an existing
+    /// cluster this is also the check that the context answers. `None`: the
+    /// context may not list Deployments cluster-wide (it did answer).
+    pub fn controller_deployments(&self) -> Result<Option<Vec<Json>>> {
+        let step = format!(
+            "check that context {} answers and look for ARC controllers",
+            self.cluster.context()
+        );
+        let args = [
+            "get",
+            "deployments.apps",
+            "--all-namespaces",
+            "--selector",
+            crate::controllers::CONTROLLER_SELECTOR,
+            "--output",
+            "json",
+        ];
+        let inv = self.kubectl(&step, &args).timeout(self.timeouts.query);
+        let out = match self.runner.run(&inv) {
+            Ok(out) => out,
+            Err(e)
+                if e.stderr_tail.contains("Forbidden") || e.stderr_tail.contains("forbidden") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                let context = self.cluster.context();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "the cluster of context {context} does not answer. Check that the context works \
+                     (`kubectl --context {context} get nodes`): the network or VPN, and that its \
+                     credentials have not expired"
+                )));
+            }
+        };
+        let list: Json = parse_json(&step, "kubectl", &out)?;
+        Ok(Some(
+            list.get("items")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// The ARC CRDs that exist (`--ignore-not-found`: missing ones are
+    /// simply not listed).
+    pub fn arc_crds(&self) -> Result<Vec<Json>> {
+        let step = "read the ARC CRDs";
+        let mut args = vec!["get", "customresourcedefinitions.apiextensions.k8s.io"];
+        args.extend(ARC_CRDS);
+        args.extend(["--ignore-not-found", "--output", "json"]);
+        let out = self.run(self.kubectl(step, &args).timeout(self.timeouts.query))?;
+        if out.stdout.trim().is_empty() {
+            return Ok(vec![]);
+        }
+        let list: Json = parse_json(step, "kubectl", &out)?;
+        Ok(list
+            .get("items")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// The cluster's nodes (`kubectl get nodes`).
+    pub fn nodes(&self) -> Result<Vec<Json>> {
+        let step = "list the cluster's nodes";
+        let out = self.run(
+            self.kubectl(step, &["get", "nodes", "--output", "json"])
+                .timeout(self.timeouts.query),
+        )?;
+        let list: Json = parse_json(step, "kubectl", &out)?;
+        Ok(list
+            .get("items")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// `kubectl auth can-i`: whether the context may do `need`. kubectl
+    /// answers `no` with exit status 1.
+    pub fn can_i(&self, need: &crate::permissions::Need) -> Result<bool> {
+        let step = format!("check permission to {} {}", need.verb, need.resource);
+        let scope = if need.cluster_wide {
+            vec!["--all-namespaces"]
+        } else {
+            vec!["--namespace", self.cluster.namespace.as_str()]
+        };
+        let mut args = vec!["auth", "can-i", need.verb, need.resource];
+        args.extend(scope);
+        let inv = self.kubectl(&step, &args).timeout(self.timeouts.query);
+        match self.runner.run(&inv) {
+            Ok(out) => Ok(out.stdout.trim() == "yes"),
+            Err(e) if e.kind == crate::exec::ToolErrorKind::Exit(1) && e.stdout.trim() == "no" => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Delete the cache claims matching `selector` without waiting: a claim
+    /// still mounted by a pod goes once that pod is gone.
+    pub fn delete_claims(&self, step: &str, selector: &str) -> Result<Vec<String>> {
+        let out = self.run(self.kubectl(
+            step,
+            &[
+                "delete",
+                "persistentvolumeclaims",
+                "--namespace",
+                &self.cluster.namespace,
+                "--selector",
+                selector,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+        ))?;
+        // `persistentvolumeclaim "NAME" deleted`, one per line.
+        Ok(out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split('"').nth(1))
+            .map(String::from)
+            .collect())
     }
 
     /// Wait until the ARC CRDs are established.

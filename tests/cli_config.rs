@@ -401,7 +401,12 @@ fn list_json_and_yaml_have_the_documented_shape() {
     let keys = |v: &Json| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(
         keys(&doc),
-        BTreeSet::from(["version".into(), "installations".into()])
+        BTreeSet::from(["version".into(), "cluster".into(), "installations".into()])
+    );
+    assert_eq!(
+        doc["cluster"],
+        serde_json::json!({"provider": "kind", "context": "kind-deskrun",
+                           "namespace": "arc-systems", "controller": "managed"})
     );
     let list = doc["installations"].as_array().unwrap();
     let names: Vec<&str> = list.iter().map(|i| i["name"].as_str().unwrap()).collect();

@@ -441,7 +441,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
     };
     match &cli.command {
         Command::Add(args) => check_add(args),
-        Command::Remove { name } => check_names(std::slice::from_ref(name)),
+        Command::Remove { name, .. } => check_names(std::slice::from_ref(name)),
         Command::Render(args) => check_names(&args.names),
         Command::Up(args) => check_names(&args.names),
         Command::Status(args) => check_names(args.name.as_slice()),
@@ -452,6 +452,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })
         | Command::Cluster(ClusterCommand::Status { .. })
         | Command::Config(_)
+        | Command::Cluster(ClusterCommand::Use { .. })
         | Command::Version
         | Command::Completions { .. } => Ok(()),
     }
@@ -616,6 +617,7 @@ fn real_status_output() -> Value {
     let report = StatusReport {
         cluster: ClusterStatus {
             name: "deskrun".into(),
+            provider: "kind".into(),
             context: "kind-deskrun".into(),
             namespace: "arc-systems".into(),
             exists: true,
@@ -710,6 +712,7 @@ fn real_cluster_status_output() -> Value {
     use deskrun::tools::NodeMount;
     let report = ClusterReport {
         name: "deskrun".into(),
+        provider: "kind".into(),
         context: "kind-deskrun".into(),
         exists: true,
         running: Some(true),
@@ -721,6 +724,7 @@ fn real_cluster_status_output() -> Value {
         }],
         mirrors: vec![real_mirror_status()],
         mirror_notice: Some("kind cluster deskrun was created without ...".into()),
+        nodes: vec![],
     };
     serde_json::to_value(report).unwrap()
 }

@@ -1,8 +1,10 @@
 //! `deskrun down`: uninstall what `up` deployed. The config is kept, and so
-//! are host caches.
+//! are caches: host directories, and cache claims unless `--purge-caches`.
 
+use crate::input_bail;
 use crate::model::{CONTROLLER_RELEASE, Config};
-use crate::observe::{Reads, observe};
+use crate::observe::{Reads, claims, observe};
+use crate::observed::{managed_selector, name_of};
 use crate::ops::session::{Session, parallel, run_step};
 use crate::render::cache_mounts;
 use crate::tools::{HELM, KIND, KUBECTL, Kube};
@@ -14,6 +16,8 @@ pub struct DownOptions {
     pub controller: bool,
     /// Delete the kind cluster (everything in it goes with it).
     pub delete_cluster: bool,
+    /// Also delete the cache claims (existing clusters).
+    pub purge_caches: bool,
     pub parallel: usize,
 }
 
@@ -24,15 +28,55 @@ pub struct DownReport {
     pub cluster_deleted: bool,
     /// Host directories that still hold caches.
     pub cache_dirs: Vec<String>,
+    /// Cache claims kept in the cluster (existing clusters).
+    pub kept_claims: Vec<String>,
+    /// Cache claims deleted by `--purge-caches`.
+    pub purged_claims: Vec<String>,
+}
+
+/// `down` options that cannot apply to this config: refused before anything
+/// runs.
+pub fn check_options(config: &Config, opts: &DownOptions) -> Result<()> {
+    let context = config.cluster.context();
+    if !config.cluster.is_kind() && opts.delete_cluster {
+        input_bail!(
+            "--delete-cluster: deskrun never deletes an existing cluster (cluster.provider is existing, \
+             context {context}); `deskrun down --controller --purge-caches` removes everything \
+             deskrun put into it"
+        );
+    }
+    if !config.cluster.manages_controller() && opts.controller {
+        input_bail!(
+            "--controller: cluster.controller is external, so the ARC controller in the cluster is not \
+             deskrun's to remove; `deskrun down` removes deskrun's scale sets"
+        );
+    }
+    if config.cluster.is_kind() && opts.purge_caches {
+        input_bail!(
+            "--purge-caches: on kind, caches are host directories, which deskrun never deletes (jobs \
+             running as root write into them); delete them by hand. The flag deletes the cache claims \
+             of an existing cluster"
+        );
+    }
+    Ok(())
 }
 
 pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
     let config: Config = s.store.load()?;
-    s.check_tools(&[KIND, HELM, KUBECTL])?;
+    check_options(&config, opts)?;
+    if config.cluster.is_kind() {
+        s.check_tools(&[KIND, HELM, KUBECTL])?;
+    } else {
+        s.check_tools(&[HELM, KUBECTL])?;
+    }
     let _lock = s.cluster_lock()?;
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
     let mut report = DownReport {
-        cache_dirs: cache_mounts(&config),
+        cache_dirs: if config.cluster.is_kind() {
+            cache_mounts(&config)
+        } else {
+            vec![]
+        },
         ..Default::default()
     };
     if opts.delete_cluster {
@@ -81,6 +125,16 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
         run_step(s, "delete deskrun's ConfigMaps", || {
             kube.delete_managed_configmaps("delete deskrun's ConfigMaps")
         })?;
+        if opts.purge_caches {
+            report.purged_claims = run_step(s, "delete deskrun's cache claims", || {
+                kube.delete_claims("delete deskrun's cache claims", &managed_selector())
+            })?;
+        } else if !config.cluster.is_kind() {
+            report.kept_claims = run_step(s, "list deskrun's cache claims", || claims(&kube))?
+                .iter()
+                .map(|c| name_of(c).to_string())
+                .collect();
+        }
         if opts.controller && releases.iter().any(|r| r.name == CONTROLLER_RELEASE) {
             run_step(s, "uninstall the ARC controller", || {
                 kube.uninstall("uninstall the ARC controller", CONTROLLER_RELEASE)

@@ -9,7 +9,19 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Serialize)]
 pub struct ListOutput {
     pub version: u32,
+    /// Where `deskrun up` deploys.
+    pub cluster: ListCluster,
     pub installations: Vec<ListEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListCluster {
+    /// `kind` or `existing`.
+    pub provider: String,
+    pub context: String,
+    pub namespace: String,
+    /// `managed` or `external`.
+    pub controller: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +37,9 @@ pub struct ListEntry {
     /// the mode's default unless set; `null` in dind.
     pub job_container: Option<String>,
     pub glibc_compat: bool,
+    /// The node its pods are pinned to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub auth_type: String,
     /// The values workflows put in `runs-on:`.
     pub runs_on: Vec<String>,
@@ -44,6 +59,12 @@ pub struct ListEntry {
 pub fn list(config: &Config) -> ListOutput {
     ListOutput {
         version: 1,
+        cluster: ListCluster {
+            provider: config.cluster.provider.to_string(),
+            context: config.cluster.context(),
+            namespace: config.cluster.namespace.clone(),
+            controller: config.cluster.controller.to_string(),
+        },
         installations: config
             .installations
             .iter()
@@ -57,6 +78,7 @@ pub fn list(config: &Config) -> ListOutput {
                 caches: i.caches.clone(),
                 job_container: i.effective_job_container().map(|j| j.to_string()),
                 glibc_compat: i.glibc_compat,
+                node: i.node.clone(),
                 auth_type: i.auth.kind().to_string(),
                 runs_on: i.instance_names(name),
                 labels: i.labels.clone(),

@@ -37,10 +37,13 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterStatus {
     pub name: String,
+    /// `kind` or `existing`.
+    pub provider: String,
     pub context: String,
     pub namespace: String,
     pub exists: bool,
-    /// Whether the node container runs (`None` when there is no cluster).
+    /// Whether the node container runs (`None` when there is no cluster);
+    /// on an existing cluster, that its context answered.
     pub running: Option<bool>,
 }
 
@@ -111,7 +114,11 @@ fn prepare(s: &Session, only: Option<&str>) -> Result<()> {
     {
         input_bail!("no installation named {name:?}; `deskrun list` shows the configured ones");
     }
-    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])
+    if config.cluster.is_kind() {
+        s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])
+    } else {
+        s.check_tools(&[HELM, KUBECTL])
+    }
 }
 
 fn read(s: &Session, only: Option<&str>) -> Result<StatusReport> {
@@ -120,7 +127,7 @@ fn read(s: &Session, only: Option<&str>) -> Result<StatusReport> {
     let mut observed = run_step(s, "read the cluster state", || observe(&kube, Reads::ALL))?;
     let running = observed
         .cluster_exists
-        .then(|| observed.node.as_ref().is_some_and(|n| n.running));
+        .then(|| !config.cluster.is_kind() || observed.node.as_ref().is_some_and(|n| n.running));
     let rendered = render(&config, &[])?;
 
     let installations = config
@@ -178,20 +185,39 @@ fn read(s: &Session, only: Option<&str>) -> Result<StatusReport> {
         .filter(|rel| !rendered.instances.iter().any(|r| r.instance == rel.name))
         .map(|rel| rel.name.clone())
         .collect();
+    // An external controller is not a release of deskrun's: show the one
+    // found that serves this scale-set chart's version (or the first).
+    let controller = if config.cluster.manages_controller() {
+        observed.controller().map(|rel| ControllerStatus {
+            release: rel.name.clone(),
+            status: rel.status.clone(),
+            version: rel.chart_and_version().1.to_string(),
+            revision: rel.revision.clone(),
+        })
+    } else {
+        let found = observed.controllers.as_deref().unwrap_or_default();
+        let wanted = &config.cluster.scale_set_chart.version;
+        found
+            .iter()
+            .find(|c| &c.version == wanted)
+            .or(found.first())
+            .map(|c| ControllerStatus {
+                release: c.release.clone(),
+                status: "external".into(),
+                version: c.version.clone(),
+                revision: "-".into(),
+            })
+    };
     Ok(StatusReport {
         cluster: ClusterStatus {
             name: config.cluster.name.clone(),
+            provider: config.cluster.provider.to_string(),
             context: config.cluster.context(),
             namespace: config.cluster.namespace.clone(),
             exists: observed.cluster_exists,
             running,
         },
-        controller: observed.controller().map(|rel| ControllerStatus {
-            release: rel.name.clone(),
-            status: rel.status.clone(),
-            version: rel.chart_and_version().1.to_string(),
-            revision: rel.revision.clone(),
-        }),
+        controller,
         installations,
         not_in_config,
         mirrors: mirror_statuses(&rendered.mirrors, &observed.mirrors),
@@ -298,15 +324,25 @@ pub fn table(r: &StatusReport) -> String {
         (true, Some(true)) => "running",
         (true, _) => stopped.as_str(),
     };
-    out.push_str(&format!(
-        "cluster     {}  {state}  (context {}, namespace {})\n",
-        r.cluster.name, r.cluster.context, r.cluster.namespace
-    ));
+    if r.cluster.provider == "existing" {
+        out.push_str(&format!(
+            "cluster     existing  answers  (context {}, namespace {})\n",
+            r.cluster.context, r.cluster.namespace
+        ));
+    } else {
+        out.push_str(&format!(
+            "cluster     {}  {state}  (context {}, namespace {})\n",
+            r.cluster.name, r.cluster.context, r.cluster.namespace
+        ));
+    }
     match &r.controller {
         Some(c) => out.push_str(&format!(
             "controller  {}  {}  version {}  revision {}\n",
             c.release, c.status, c.version, c.revision
         )),
+        None if r.cluster.provider == "existing" => {
+            out.push_str("controller  none found (run `deskrun up`)\n")
+        }
         None => out.push_str("controller  not installed\n"),
     }
     let mut rows = vec![

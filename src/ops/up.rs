@@ -1,21 +1,24 @@
-//! `deskrun up`: converge the kind cluster on the config.
+//! `deskrun up`: converge the cluster (kind, or an existing one) on the config.
 //!
 //! observe ([`crate::observe`]) -> plan (pure) -> apply. An unchanged instance gets no
 //! mutating call; a changed one is upgraded in place; releases deskrun
 //! manages that the config no longer has are uninstalled. Instances deploy
 //! concurrently, at most `parallel` at a time.
 
+use crate::controllers::{self, ExternalController};
 use crate::input_bail;
 use crate::mirrors::{MirrorAction, foreign_notice};
-use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::model::{CONTROLLER_RELEASE, ClusterSettings, Config, Provider};
 use crate::observe::{Reads, observe};
+use crate::observed::Observed;
 use crate::ops::session::{Session, parallel, run_step};
+use crate::permissions;
 use crate::plan::{Action, Plan, Repair, plan};
 use crate::render::{
     InstanceRender, LABEL_INSTALLATION, LABEL_INSTANCE, LABEL_MANAGED, Rendered, render,
 };
 use crate::tools::{DOCKER, HELM, KIND, KUBECTL, Kube, NodeInfo};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 pub const DEFAULT_PARALLEL: usize = 5;
 
@@ -74,20 +77,29 @@ pub struct UpReport {
     /// Things the user should know that are not failures (e.g. a cluster
     /// created without the registry mirrors the config wants).
     pub notices: Vec<String>,
+    /// With `cluster.controller: external`: what was found in the cluster.
+    pub external: Option<ExternalController>,
 }
 
 impl UpReport {
     pub fn summary(&self) -> String {
         let count = |a: Action| self.plan.instances.iter().filter(|i| i.action == a).count();
+        let target = match self.plan.provider {
+            Provider::Kind => format!(
+                "cluster {}, context {}, namespace {}",
+                self.plan.cluster, self.plan.context, self.plan.namespace
+            ),
+            Provider::Existing => format!(
+                "existing cluster, context {}, namespace {}",
+                self.plan.context, self.plan.namespace
+            ),
+        };
         format!(
-            "{} created, {} upgraded, {} unchanged, {} removed (cluster {}, context {}, namespace {})",
+            "{} created, {} upgraded, {} unchanged, {} removed ({target})",
             count(Action::Create),
             count(Action::Upgrade),
             count(Action::Unchanged),
             self.plan.removals.len(),
-            self.plan.cluster,
-            self.plan.context,
-            self.plan.namespace
         )
     }
 }
@@ -107,13 +119,18 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
     opts.charts.apply(&mut config)?;
     check_names(&config, &opts.names)?;
     let rendered = render(&config, &[])?;
-    crate::ops::hostpaths::check_rendered(&config.cluster, &rendered)?;
-    if let Some(w) =
-        crate::ops::hostpaths::ram_cache_warning(&config.cluster, &rendered, s.store.path())
-    {
-        s.progress.printer().warn(w);
+    if config.cluster.is_kind() {
+        // Host caches are this machine's directories only on kind.
+        crate::ops::hostpaths::check_rendered(&config.cluster, &rendered)?;
+        if let Some(w) =
+            crate::ops::hostpaths::ram_cache_warning(&config.cluster, &rendered, s.store.path())
+        {
+            s.progress.printer().warn(w);
+        }
+        s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
+    } else {
+        s.check_tools(&[HELM, KUBECTL])?;
     }
-    s.check_tools(&[DOCKER, KIND, HELM, KUBECTL])?;
     let _lock = if opts.dry_run {
         None
     } else {
@@ -122,6 +139,7 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
 
     let observed = run_step(s, "read the cluster state", || observe(&kube, Reads::PLAN))?;
+    let external = check_controller(&config.cluster, &observed)?;
     let plan = plan(&config, &rendered, &observed, &opts.names);
     let notices: Vec<String> = plan
         .mirror_notice
@@ -134,11 +152,17 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
                 .map(|m| foreign_notice(&m.spec)),
         )
         .collect();
+    // Before the first change (and for a dry run, which should say whether
+    // the real one would get through): may this context do it all?
+    if !config.cluster.is_kind() && !plan.is_noop() {
+        check_permissions(s, &kube)?;
+    }
     if opts.dry_run {
         return Ok(UpReport {
             plan,
             applied: false,
             notices,
+            external,
         });
     }
     // The hosts files are plain files: kept in sync on every `up` (a no-op
@@ -155,6 +179,7 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
             plan,
             applied: false,
             notices,
+            external,
         });
     }
     apply(
@@ -170,7 +195,67 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
         plan,
         applied: true,
         notices,
+        external,
     })
+}
+
+/// On an existing cluster: a managed config must find no other ARC
+/// controller; an external one needs the CRDs and a controller of the
+/// scale-set chart's version. kind clusters are deskrun's own.
+fn check_controller(
+    cluster: &ClusterSettings,
+    observed: &Observed,
+) -> Result<Option<ExternalController>> {
+    if cluster.is_kind() {
+        return Ok(None);
+    }
+    if cluster.manages_controller() {
+        let Some(found) = &observed.controllers else {
+            bail!(
+                "the context {} may not list Deployments in all namespaces, which deskrun does to make \
+                 sure that no other ARC controller runs in the cluster before it installs its own. \
+                 Installing a controller takes cluster-wide rights anyway: ask the cluster's admins for \
+                 them, or set `cluster.controller: external` to use the controller the cluster runs",
+                cluster.context()
+            );
+        };
+        controllers::check_managed(cluster, found)?;
+        return Ok(None);
+    }
+    let crds = observed
+        .crds
+        .as_ref()
+        .context("internal error: the ARC CRDs were not read")?;
+    controllers::check_external(cluster, crds, observed.controllers.as_deref()).map(Some)
+}
+
+/// Ask `kubectl auth can-i` everything deskrun needs (at once) and list
+/// what is missing.
+pub fn check_permissions(s: &Session, kube: &Kube) -> Result<()> {
+    let needs = permissions::needs(kube.cluster);
+    let answers = run_step(
+        s,
+        &format!(
+            "check the permissions of context {}",
+            kube.cluster.context()
+        ),
+        || {
+            parallel(&needs, 8, |n| kube.can_i(n))
+                .into_iter()
+                .collect::<Result<Vec<bool>>>()
+        },
+    )?;
+    let missing: Vec<permissions::Need> = needs
+        .into_iter()
+        .zip(answers)
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", permissions::missing_report(kube.cluster, &missing))
+    }
 }
 
 fn apply(
@@ -183,6 +268,7 @@ fn apply(
     workers: usize,
 ) -> Result<()> {
     let mut failures: Vec<anyhow::Error> = Vec::new();
+    let mut unplaced: Vec<&str> = Vec::new();
 
     // Mirrors first: the cluster's very first pulls go through them.
     failures.extend(crate::ops::mirrors::apply(s, kube, &plan.mirrors));
@@ -233,6 +319,37 @@ fn apply(
             }
         }
     }
+    // A pinned instance whose node the cluster does not have would wait
+    // for it forever.
+    if !config.cluster.is_kind() {
+        let pinned: Vec<(&str, &str)> = to_deploy
+            .iter()
+            .filter_map(|r| {
+                let node = config.installations.get(&r.installation)?.node.as_deref()?;
+                Some((r.instance.as_str(), node))
+            })
+            .collect();
+        if !pinned.is_empty() {
+            let nodes = run_step(s, "list the cluster's nodes", || kube.nodes())?;
+            let names: Vec<&str> = nodes
+                .iter()
+                .filter_map(|n| n.pointer("/metadata/labels/kubernetes.io~1hostname"))
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            for (instance, node) in pinned {
+                if !names.contains(&node) {
+                    unplaced.push(instance);
+                    failures.push(anyhow!(
+                        "scale set {instance}: its installation is pinned to node {node:?}, which the \
+                         cluster (context {}) does not have; its nodes are {}. Fix `node:` in the config",
+                        config.cluster.context(),
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+
     for (instance, path) in &unmounted {
         failures.push(anyhow!(
             "scale set {instance}: its cache host path {path} is not mounted into the kind node {node}, \
@@ -272,7 +389,8 @@ fn apply(
         )?;
     }
 
-    let blocked: Vec<&str> = unmounted.iter().map(|(i, _)| *i).collect();
+    let mut blocked: Vec<&str> = unmounted.iter().map(|(i, _)| *i).collect();
+    blocked.extend(unplaced);
     let deployable: Vec<(&InstanceRender, &crate::plan::InstancePlan)> = plan
         .instances
         .iter()
@@ -362,6 +480,24 @@ fn deploy_instance(
             .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
     }
     repair(kube, &r.instance, p.repair.as_ref())?;
+    // The claims first: a runner pod whose claim does not exist stays Pending.
+    let claims: Vec<&serde_yaml::Value> = r
+        .claims
+        .iter()
+        .filter(|c| {
+            let name = c.get("metadata").and_then(|m| m.get("name"));
+            p.create_claims
+                .iter()
+                .any(|n| name.and_then(serde_yaml::Value::as_str) == Some(n))
+        })
+        .collect();
+    if !claims.is_empty() {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": claims});
+        kube.apply(
+            &format!("create the cache claims of {}", r.instance),
+            &list.to_string(),
+        )?;
+    }
     if let (true, Some(cm)) = (p.apply_configmap, &r.hook_extension) {
         kube.apply(
             &format!("apply the hook-extension ConfigMap of {}", r.instance),

@@ -139,6 +139,7 @@ fn run(env: &Env, command: Command) -> anyhow::Result<()> {
             .down(&DownOptions {
                 controller,
                 delete_cluster: delete,
+                purge_caches: false,
                 parallel: 5,
             })
             .map(drop),

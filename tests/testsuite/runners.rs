@@ -527,6 +527,7 @@ fn no_pod_to_read_is_explained() {
         controller: true,
         delete_cluster: false,
         parallel: 2,
+        ..Default::default()
     })
     .unwrap();
     let (r, _, _) = run_logs(&env, controller());
