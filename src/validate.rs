@@ -1528,9 +1528,10 @@ mod tests {
     #[test]
     fn cache_sizes() {
         let size = |q: &str| {
-            let mut c = ClusterSettings::default();
-            c.cache_size = q.into();
-            validate_cluster(&c)
+            validate_cluster(&ClusterSettings {
+                cache_size: q.into(),
+                ..Default::default()
+            })
         };
         for ok in ["20Gi", "500Mi", "100G", "1e9", "1.5Ti", "+3Gi", "12"] {
             size(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
