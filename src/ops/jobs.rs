@@ -38,7 +38,8 @@ pub fn jobs(s: &Session, only: Option<&str>) -> Result<JobsReport> {
                 );
             }
             // Say "no cluster" rather than kubectl's missing-context error.
-            if tool.is_some() && !kube.cluster_exists().unwrap_or(true) {
+            if tool.is_some() && config.cluster.is_kind() && !kube.cluster_exists().unwrap_or(true)
+            {
                 bail!(
                     "there is no kind cluster {}: run `deskrun up`",
                     config.cluster.name

@@ -307,7 +307,9 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
         Ok(pods) => pods,
         Err(e) => {
             // Say "no cluster" rather than kubectl's missing-context error.
+            // (kind only: deskrun never runs kind for an existing cluster).
             if e.downcast_ref::<ToolError>().is_some()
+                && config.cluster.is_kind()
                 && s.check_tools(&[KIND]).is_ok()
                 && !kube.cluster_exists().unwrap_or(true)
             {

@@ -546,3 +546,23 @@ fn a_pinned_installation_needs_a_node_the_cluster_has() {
     assert_eq!(r.provider, "existing");
     assert_no_kind_or_docker(&env);
 }
+
+#[test]
+fn logs_and_jobs_on_an_unreachable_existing_cluster_never_run_kind() {
+    let env = existing(ControllerMode::Managed);
+    env.add(&request("a"));
+    env.fake
+        .world(|w| w.cluster_mut(CONTEXT).unwrap().unreachable = true);
+    let sink: deskrun::exec::Sink = std::sync::Arc::new(|_: &str| {});
+    let req = ops::logs::LogsRequest {
+        name: Some("a".into()),
+        ..Default::default()
+    };
+    let e = env
+        .with(|s| ops::logs::logs(s, &req, sink, &|_| {}))
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("i/o timeout"), "{e:#}");
+    let e = env.with(|s| ops::jobs::jobs(s, None)).unwrap_err();
+    assert!(format!("{e:#}").contains("i/o timeout"), "{e:#}");
+    assert_no_kind_or_docker(&env);
+}
