@@ -265,25 +265,38 @@ pub fn validate_caches(caches: &[Cache]) -> Result<Vec<Cache>> {
     Ok(out)
 }
 
-pub fn validate_runners(min: u32, max: u32, instances: u32) -> Result<()> {
+/// Runner counts. Errors name the field as the user wrote it: `--max-runners
+/// 0` on the command line, `max_runners: 0` in the config file.
+pub fn validate_runners(vocab: Vocab, min: u32, max: u32, instances: u32) -> Result<()> {
+    let field = |flag: &str, key: &str, value: u32| match vocab {
+        Vocab::Flags => format!("--{flag} {value}"),
+        Vocab::Config => format!("{key}: {value}"),
+    };
+    let (instances_field, max_field, min_field) = (
+        field("instances", "instances", instances),
+        field("max-runners", "max_runners", max),
+        field("min-runners", "min_runners", min),
+    );
     if !(1..=MAX_INSTANCES).contains(&instances) {
-        input_bail!("invalid --instances {instances}: must be between 1 and {MAX_INSTANCES}");
+        input_bail!("invalid {instances_field}: must be between 1 and {MAX_INSTANCES}");
     }
     if max == 0 || max > MAX_RUNNERS {
-        input_bail!("invalid --max-runners {max}: must be between 1 and {MAX_RUNNERS}");
+        input_bail!("invalid {max_field}: must be between 1 and {MAX_RUNNERS}");
     }
     if min > MAX_RUNNERS {
-        input_bail!("invalid --min-runners {min}: must be between 0 and {MAX_RUNNERS}");
+        input_bail!("invalid {min_field}: must be between 0 and {MAX_RUNNERS}");
     }
     if min > max {
-        input_bail!(
-            "invalid --min-runners {min}: it is greater than --max-runners {max}; min must be <= max"
-        );
+        input_bail!("invalid {min_field}: it is greater than {max_field}; min must be <= max");
     }
     if instances > 1 && (min, max) != (1, 1) {
+        let fix = match vocab {
+            Vocab::Flags => "drop --min-runners/--max-runners or use --instances 1",
+            Vocab::Config => "set min_runners: 1 and max_runners: 1, or instances: 1",
+        };
         input_bail!(
             "invalid runner counts for {instances} instances: every instance runs exactly one runner \
-             (min 1, max 1); drop --min-runners/--max-runners or use --instances 1"
+             (min 1, max 1); {fix}"
         );
     }
     Ok(())
@@ -747,7 +760,12 @@ const DIND_POD_MOUNTS: [&str; 3] = ["/home/runner/_work", "/var/run", "/home/run
 /// Validate and normalise one installation.
 pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installation> {
     validate_name(name, inst.instances)?;
-    validate_runners(inst.min_runners, inst.max_runners, inst.instances)?;
+    validate_runners(
+        Vocab::Config,
+        inst.min_runners,
+        inst.max_runners,
+        inst.instances,
+    )?;
     validate_auth(&inst.auth)?;
     let repository = normalize_repository(&inst.repository)?;
     if matches!(inst.auth, Auth::GithubApp { .. }) && is_enterprise_url(&repository) {
@@ -1317,14 +1335,24 @@ mod tests {
 
     #[test]
     fn runner_counts() {
-        validate_runners(0, 5, 1).unwrap();
-        validate_runners(1, 1, 3).unwrap();
-        assert!(err(validate_runners(6, 5, 1)).contains("<= max"));
-        err(validate_runners(0, 0, 1));
-        err(validate_runners(0, 101, 1));
-        err(validate_runners(1, 1, 0));
-        err(validate_runners(1, 1, 21));
-        assert!(err(validate_runners(0, 5, 3)).contains("exactly one runner"));
+        let f = Vocab::Flags;
+        validate_runners(f, 0, 5, 1).unwrap();
+        validate_runners(f, 1, 1, 3).unwrap();
+        assert!(err(validate_runners(f, 6, 5, 1)).contains("<= max"));
+        assert_eq!(
+            err(validate_runners(f, 0, 0, 1)),
+            "invalid --max-runners 0: must be between 1 and 100"
+        );
+        // The config file's own words for the same mistake.
+        assert_eq!(
+            err(validate_runners(Vocab::Config, 0, 0, 1)),
+            "invalid max_runners: 0: must be between 1 and 100"
+        );
+        err(validate_runners(f, 0, 101, 1));
+        err(validate_runners(f, 1, 1, 0));
+        err(validate_runners(f, 1, 1, 21));
+        assert!(err(validate_runners(f, 0, 5, 3)).contains("exactly one runner"));
+        assert!(err(validate_runners(Vocab::Config, 0, 5, 3)).contains("instances: 1"));
     }
 
     #[test]

@@ -760,7 +760,7 @@ fn bad_files() -> Vec<(&'static str, String, &'static str)> {
         ("token missing", replace("      token: fake-token-for-tests-0001\n", ""), "token"),
         ("bad name in the file", replace("  ci:", "  Bad_Name:"), "Bad_Name"),
         ("bad repository in the file", replace("https://github.com/owner/repo", "github.com/owner/repo"), "--repository"),
-        ("min above max in the file", replace("min_runners: 1", "min_runners: 9"), "--min-runners"),
+        ("min above max in the file", replace("min_runners: 1", "min_runners: 9"), "invalid min_runners: 9"),
         ("relative cache in the file", replace("    mode: kubernetes\n", "    mode: kubernetes\n    caches:\n      - path: var/cache\n"), "cache path"),
         ("cache over /nix/store in the file", replace("    mode: kubernetes\n", "    mode: kubernetes\n    caches:\n      - path: /nix/store\n"), "/nix/store"),
         ("two installations, one scale set", format!("{GOOD}  ci-1:\n    repository: https://github.com/o/r\n    mode: dind\n    min_runners: 0\n    max_runners: 1\n    auth: {{type: pat, token: abcdefgh}}\n").replace("    mode: kubernetes\n", "    mode: kubernetes\n    instances: 2\n").replace("max_runners: 5", "max_runners: 1"), "\"ci-1\""),

@@ -5,7 +5,7 @@ use crate::input_bail;
 use crate::model::{Auth, Installation, JobContainer, Mode, Resources};
 use crate::validate::{
     Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_image,
-    validate_installation, validate_labels, validate_resources,
+    validate_installation, validate_labels, validate_resources, validate_runners,
 };
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -148,6 +148,12 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         }
     }
     validate_resources(Vocab::Flags, inst.mode, &inst.resources)?;
+    validate_runners(
+        Vocab::Flags,
+        inst.min_runners,
+        inst.max_runners,
+        inst.instances,
+    )?;
     validate_installation(&req.name, &inst)
 }
 
