@@ -308,7 +308,7 @@ fn list(g: &Globals, format: ListFormat) -> Result<()> {
             g.out.data(&ops::list::table(&out));
         }
         ListFormat::Json => g.out.json(&out)?,
-        ListFormat::Yaml => g.out.data(&serde_yaml::to_string(&out)?),
+        ListFormat::Yaml => g.out.data(&crate::yaml::to_string(&out)?),
     }
     Ok(())
 }

@@ -156,7 +156,7 @@ const HEADER: &str = "# deskrun configuration: runner installations and cluster 
 # This file may hold GitHub credentials: keep it private (mode 0600).\n";
 
 pub fn to_yaml(config: &Config) -> Result<String> {
-    Ok(format!("{HEADER}{}", serde_yaml::to_string(config)?))
+    Ok(format!("{HEADER}{}", crate::yaml::to_string(config)?))
 }
 
 /// Parse config text strictly: the schema version first (so a newer file is

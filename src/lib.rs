@@ -38,3 +38,4 @@ pub mod testing;
 pub mod tools;
 pub mod validate;
 pub mod workload;
+pub mod yaml;

@@ -801,7 +801,7 @@ pub fn render_instance(
         set(
             map_at(&mut cm, &["data"]),
             "content",
-            serde_yaml::to_string(&patch)?,
+            crate::yaml::to_string(&patch)?,
         );
         hook_extension = Some(cm);
     }
@@ -915,7 +915,7 @@ impl Rendered {
         let file = |path: String, doc: &Value| -> Result<RenderedFile> {
             Ok(RenderedFile {
                 path,
-                text: serde_yaml::to_string(doc)?,
+                text: crate::yaml::to_string(doc)?,
             })
         };
         let mut out = Vec::new();

@@ -9,6 +9,7 @@
 use crate::error::input;
 use crate::input_bail;
 use crate::model::{Auth, Cache, ClusterSettings, Config, Installation, Mode, Provider};
+use crate::yaml::yaml11_misreads_label;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +48,23 @@ pub fn validate_name(name: &str, instances: u32) -> Result<()> {
         input_bail!(
             "invalid installation name {name:?}: it is reserved by deskrun ({}); choose another",
             RESERVED_NAMES.join(", ")
+        );
+    }
+    // Names of instances 1..N differ only in the number: checking the first
+    // nine and the last covers every shape (`x-1`, `x-10`).
+    let misread = if instances > 1 {
+        (1..=instances.min(9))
+            .chain([instances])
+            .map(|i| format!("{name}-{i}"))
+            .find(|s| yaml11_misreads_label(s))
+    } else {
+        yaml11_misreads_label(name).then(|| name.to_string())
+    };
+    if let Some(bad) = misread {
+        input_bail!(
+            "invalid installation name {name:?}: the ARC chart writes the scale-set name {bad:?} into \
+             its manifests unquoted, and Helm reads YAML 1.1, where {bad:?} is a boolean, null, number \
+             or date rather than a name; choose another, e.g. {name}-runner"
         );
     }
     let longest = if instances > 1 {
@@ -868,6 +886,14 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
             c.namespace
         );
     }
+    if yaml11_misreads_label(&c.namespace) {
+        input_bail!(
+            "invalid cluster.namespace {:?}: the ARC charts write the namespace into their manifests \
+             unquoted, and Helm reads YAML 1.1, where it is a boolean, null, number or date; choose \
+             another, e.g. arc-systems",
+            c.namespace
+        );
+    }
     let root = normalize_abs_path("cluster.cache_root", &c.cache_root)?;
     if root == "/" {
         input_bail!("invalid cluster.cache_root \"/\": choose a dedicated directory");
@@ -1152,6 +1178,16 @@ mod tests {
         assert!(err(validate_name("", 1)).contains("DNS-1123"));
         assert!(err(validate_name("a_b", 1)).contains("DNS-1123"));
         assert!(err(validate_name("controller", 1)).contains("reserved"));
+        for n in [
+            "yes", "no", "on", "off", "y", "n", "true", "null", "123", "0x1f", "1e5",
+        ] {
+            assert!(err(validate_name(n, 1)).contains("YAML 1.1"), "{n}");
+            // With instances, the chart sees `no-1`, `no-2`: fine.
+            validate_name(n, 2).unwrap();
+        }
+        // `2001-12` with 14 instances makes the date `2001-12-14`.
+        assert!(err(validate_name("2001-12", 14)).contains("\"2001-12-1\""));
+        validate_name("2001-12", 1).unwrap();
         let n45 = "a".repeat(45);
         validate_name(&n45, 1).unwrap();
         assert!(err(validate_name(&"a".repeat(46), 1)).contains("at most 45"));

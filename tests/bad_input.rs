@@ -222,6 +222,13 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
         add("empty name", "", &[], "invalid installation name"),
         add("reserved name arc", "arc", &[], "reserved"),
         add("reserved name controller", "controller", &[], "reserved"),
+        // The chart writes the scale-set name unquoted; Helm reads YAML 1.1.
+        add("name a YAML 1.1 boolean", "no", &[], "YAML 1.1"),
+        add("name a YAML 1.1 boolean (on)", "on", &[], "YAML 1.1"),
+        add("name a YAML 1.1 boolean (y)", "y", &[], "YAML 1.1"),
+        add("name a YAML 1.1 hex number", "0x1f", &[], "YAML 1.1"),
+        add("name a YAML 1.1 float", "1e5", &[], "YAML 1.1"),
+        add("name a YAML 1.1 date", "2024-01-02", &[], "YAML 1.1"),
         add("name over 45 characters", &n46, &[], "at most 45"),
         add(
             "name too long for its instances",
@@ -766,6 +773,7 @@ fn bad_files() -> Vec<(&'static str, String, &'static str)> {
         ("two installations, one scale set", format!("{GOOD}  ci-1:\n    repository: https://github.com/o/r\n    mode: dind\n    min_runners: 0\n    max_runners: 1\n    auth: {{type: pat, token: abcdefgh}}\n").replace("    mode: kubernetes\n", "    mode: kubernetes\n    instances: 2\n").replace("max_runners: 5", "max_runners: 1"), "\"ci-1\""),
         ("bad cluster name", format!("{GOOD}cluster:\n  name: Bad\n"), "cluster.name"),
         ("bad namespace", format!("{GOOD}cluster:\n  namespace: a_b\n"), "cluster.namespace"),
+        ("namespace a YAML 1.1 boolean", format!("{GOOD}cluster:\n  namespace: \"off\"\n"), "cluster.namespace"),
         ("relative cache root", format!("{GOOD}cluster:\n  cache_root: cache\n"), "cluster.cache_root"),
         ("cache root /", format!("{GOOD}cluster:\n  cache_root: /\n"), "cluster.cache_root"),
         ("empty chart source", format!("{GOOD}cluster:\n  scale_set_chart: {{source: '', version: 0.14.2}}\n"), "cluster.scale_set_chart.source"),

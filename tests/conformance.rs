@@ -426,6 +426,76 @@ fn labels_and_env_reach_the_autoscaling_runner_set() {
             "{instance}"
         );
     }
+/// Helm reads YAML 1.1, where `no`, `on`, `y` are booleans. Installation
+/// names that are such words (allowed with `--instances`, whose scale sets
+/// are `no-1`, `no-2`; alone they are refused, since the chart itself writes
+/// the scale-set name unquoted) end up in deskrun's labels and ConfigMaps;
+/// everything deskrun writes quotes them, so the real Helm engine renders
+/// every file and the objects carry the label `no`, not `false`. The same
+/// values written by a YAML 1.2 emitter (serde_yaml, unquoted) give the label
+/// `false`, which shows the check can fail.
+#[test]
+fn yaml11_words_as_names_render_through_the_real_helm_engine() {
+    let Some(tool) = tool() else { return };
+    let names = ["yes", "no", "on", "off", "y", "n"];
+    let modes = [
+        Mode::Kubernetes,
+        Mode::CachedPrivilegedKubernetes,
+        Mode::Dind,
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = render_dir(
+        tmp.path(),
+        names
+            .iter()
+            .zip(modes.iter().cycle())
+            .map(|(n, m)| (*n, installation(*m, 2, caches(), pat())))
+            .collect(),
+        true,
+    );
+    std::fs::remove_dir_all(dir.join("controller")).unwrap();
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(out.code, 0, "{}", out.output);
+    // 12 scale sets (2 checks each) and the 8 hook extensions of the
+    // kubernetes and privileged ones.
+    assert_eq!(tally(&out.output), (12 * 2 + 8, 0), "{}", out.output);
+
+    let values = dir.join("no-1/values.yaml");
+    assert_eq!(installation_labels(&values), ["no"; 7]);
+    // The negative control: the same values, unquoted.
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&values).unwrap()).unwrap();
+    std::fs::write(&values, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    assert_eq!(installation_labels(&values), ["false"; 7]);
+}
+
+/// The `deskrun.dev/installation` label of every object the real chart
+/// renders from `values`.
+fn installation_labels(values: &Path) -> Vec<String> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let out = Command::new(shared.join("tools/arc-render"))
+        .arg(shared.join("fixtures/arc-charts/0.14.2/gha-runner-scale-set"))
+        .arg(values)
+        .args(["--release", "no-1", "--namespace", "arc-systems", "--json"])
+        .output()
+        .expect("run arc-render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    objects
+        .iter()
+        .map(|o| {
+            o["metadata"]["labels"]["deskrun.dev/installation"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect()
 }
 
 #[test]

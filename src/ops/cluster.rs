@@ -254,7 +254,7 @@ pub fn create_with_mounts(kube: &Kube, kind_config: &serde_yaml::Value) -> Resul
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
     }
-    kube.create_cluster(&serde_yaml::to_string(kind_config)?)
+    kube.create_cluster(&crate::yaml::to_string(kind_config)?)
 }
 
 /// What `cluster delete` did.

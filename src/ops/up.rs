@@ -366,7 +366,7 @@ fn apply(
             .controller_values
             .as_ref()
             .context("an external controller is never installed by deskrun")?;
-        let values = serde_yaml::to_string(values)?;
+        let values = crate::yaml::to_string(values)?;
         run_step(
             s,
             &format!(
@@ -508,7 +508,7 @@ fn deploy_instance(
         &format!("deploy scale set {}", r.instance),
         &r.instance,
         &config.cluster.scale_set_chart,
-        &serde_yaml::to_string(&r.values)?,
+        &crate::yaml::to_string(&r.values)?,
         &[
             (LABEL_MANAGED, "true"),
             (LABEL_INSTALLATION, &r.installation),
