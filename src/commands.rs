@@ -406,9 +406,12 @@ pub fn redact_error(config: Option<&std::path::Path>, text: &str) -> String {
                 }
             }
             let mut out = Vec::new();
-            if let Some(v) = std::fs::read_to_string(&path)
+            // Bounded like every config read: never a FIFO, a huge or a
+            // deeply nested file.
+            if let Some(v) = crate::config::read_text(&path)
                 .ok()
-                .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+                .flatten()
+                .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t.text).ok())
             {
                 walk(&v, &mut out);
             }

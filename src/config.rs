@@ -2,21 +2,46 @@
 //! atomically under a lock.
 //!
 //! - Location: `--config`/`DESKRUN_CONFIG`, else `<XDG config dir>/deskrun/config.yaml`.
-//! - A missing file is an empty config; it is created (0600) on the first write.
-//! - Writes go to a temp file in the same directory, then `rename` over the
-//!   old one, while holding an exclusive lock on `<file>.lock`, so concurrent
-//!   `deskrun add` calls never lose an entry and a crash never leaves half a file.
+//! - A missing file is an empty config; it is created (0600, in 0700
+//!   folders) on the first write. Anything that is not a regular file (a
+//!   FIFO, a device, a socket, a directory) is refused, never replaced.
+//! - Symlinks are resolved first: the lock (`<real file>.lock`) and the
+//!   atomic rename are about the file that is really written, so two names
+//!   for one config (a dotfiles link and its target) exclude each other.
+//! - Writes go to a 0600 temp file beside the real file (removed by the
+//!   interrupt handler on SIGINT/SIGTERM/SIGHUP; one left by a SIGKILL is
+//!   removed by the next write), then `rename` over the old one, while
+//!   holding an exclusive lock; waiting for the lock is announced, names the
+//!   holder and gives up after [`LOCK_WAIT`].
+//! - Reads are bounded: at most [`MAX_CONFIG_BYTES`] and [`MAX_DEPTH`] levels
+//!   of nesting (libyaml takes minutes over 200,000 nested `[`). A leading
+//!   byte order mark is ignored.
 //! - A corrupt file, an unknown key or a newer schema version is reported
 //!   with the file's path and never overwritten.
+//! - A config holding credentials that other users can read gets a warning
+//!   (once per process) with the `chmod` that fixes it.
 
 use crate::error::input;
 use crate::model::{CONFIG_VERSION, Config};
 use crate::validate::validate_config;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The largest config file deskrun reads: a config is a few KB (a GitHub App
+/// key is under 4 KB), so a bigger file is the wrong file.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// Nesting deskrun's schema needs is about 6 levels; libyaml's scanner is
+/// quadratic in deep flow nesting.
+pub const MAX_DEPTH: usize = 64;
+/// How long `add`/`remove` wait for another process's lock on the config.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Symlinks followed before giving up, as the kernel's ELOOP limit.
+const MAX_SYMLINKS: usize = 40;
 
 /// The default config path: `$XDG_CONFIG_HOME/deskrun/config.yaml`.
 pub fn default_path() -> Result<PathBuf> {
@@ -29,100 +54,175 @@ pub fn default_path() -> Result<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
+    lock_wait: Duration,
 }
 
 impl Store {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Store { path: path.into() }
+        Store {
+            path: path.into(),
+            lock_wait: LOCK_WAIT,
+        }
     }
 
+    /// The same store with another bound on waiting for the lock.
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// The path as the user gave it (for messages).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The file that is really read and written: symlinks followed (also a
+    /// dangling one, whose target a write creates) and the folder made
+    /// canonical when it exists, so every name of one file gives one path.
+    pub fn real_path(&self) -> Result<PathBuf> {
+        let mut path = self.path.clone();
+        let mut hops = 0;
+        while fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            hops += 1;
+            if hops > MAX_SYMLINKS {
+                return Err(anyhow!(
+                    "cannot read config file {}: too many levels of symbolic links",
+                    self.path.display()
+                ));
+            }
+            let target = fs::read_link(&path)
+                .with_context(|| format!("cannot read the link {}", path.display()))?;
+            path = parent_of(&path).join(target);
+        }
+        let Some(name) = path.file_name() else {
+            return Err(input(format!(
+                "config file {}: the path names a folder, not a file; pass --config with a file path",
+                self.path.display()
+            )));
+        };
+        match fs::canonicalize(parent_of(&path)) {
+            Ok(dir) => Ok(dir.join(name)),
+            Err(_) => Ok(path),
+        }
+    }
+
     /// Read and validate the config; a missing file is the default config.
     pub fn load(&self) -> Result<Config> {
-        match fs::read_to_string(&self.path) {
-            Ok(text) => parse(&text, &self.path),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Config::default()),
-            // Bytes that are not text: bad content, like corrupt YAML.
-            Err(e) if e.kind() == ErrorKind::InvalidData => Err(input(format!(
-                "config file {} is not valid UTF-8 text; fix it or move it away (deskrun will not overwrite it)",
-                self.path.display()
-            ))),
-            Err(e) if e.kind() == ErrorKind::IsADirectory => Err(input(format!(
-                "config file {} is a directory; pass --config with a file path",
-                self.path.display()
-            ))),
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot read config file {}", self.path.display()))
-            }
+        let Some(text) = read_text(&self.path)? else {
+            return Ok(Config::default());
+        };
+        let config = parse(&text.text, &self.path)?;
+        if text.mode & 0o077 != 0 && !config.installations.is_empty() {
+            warn_exposed(&self.path, text.mode);
         }
+        Ok(config)
     }
 
     /// Read-modify-write under the lock. `change` sees the current config and
     /// edits it; on error nothing is written.
     pub fn update<T>(&self, change: impl FnOnce(&mut Config) -> Result<T>) -> Result<T> {
-        let _lock = self.lock()?;
+        let real = self.prepare()?;
+        let _lock = self.lock(&real)?;
         let mut config = self.load()?;
         let result = change(&mut config)?;
         let config = validate_config(&config)?;
-        self.write(&config)?;
+        self.write(&real, &config)?;
         Ok(result)
     }
 
-    fn lock(&self) -> Result<File> {
-        let dir = self.parent();
-        fs::create_dir_all(&dir)
+    /// Create the real file's folder (0700) and return the real path.
+    fn prepare(&self) -> Result<PathBuf> {
+        let real = self.real_path()?;
+        let dir = parent_of(&real);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
             .with_context(|| format!("cannot create config directory {}", dir.display()))?;
-        lock_file(&lock_path(&self.path), || {})
+        // Canonical now that the folder exists.
+        self.real_path()
     }
 
-    /// The lock that serialises cluster-changing commands on this config
-    /// (`<file>.cluster.lock`); `on_wait` runs when another holds it.
+    /// The lock that serialises cluster-changing commands on this config:
+    /// `<real file>.cluster.lock`, so two names of one config share it.
+    /// `on_wait` runs when another process holds it.
     pub fn cluster_lock(&self, on_wait: impl FnOnce(&Path)) -> Result<File> {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".cluster.lock");
-        let path = self.path.with_file_name(name);
-        let dir = self.parent();
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let real = self.prepare()?;
+        let path = sibling(&real, ".cluster.lock");
         lock_file(&path, || on_wait(&path))
     }
 
-    fn parent(&self) -> PathBuf {
-        match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+    /// The exclusive lock on `<real>.lock`. Waiting is announced with the
+    /// holder's pid and name (it writes them into the lock file) and bounded.
+    fn lock(&self, real: &Path) -> Result<File> {
+        let lock_path = sibling(real, ".lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
+        if file.try_lock().is_err() {
+            let holder = lock_holder(&lock_path);
+            let _ = writeln!(
+                std::io::stderr(),
+                "waiting for the config lock {}, held by {holder} (up to {}s)",
+                lock_path.display(),
+                self.lock_wait.as_secs()
+            );
+            let until = Instant::now() + self.lock_wait;
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                if file.try_lock().is_ok() {
+                    break;
+                }
+                if Instant::now() >= until {
+                    return Err(anyhow!(
+                        "gave up after {}s waiting for the config lock {}, held by {}; nothing was \
+                         changed. Wait for that process to finish (or stop it) and run the command again",
+                        self.lock_wait.as_secs(),
+                        lock_path.display(),
+                        lock_holder(&lock_path)
+                    ));
+                }
+            }
         }
+        // Who holds it, for the next waiter. The pid only: an argv can hold a
+        // credential (`--auth-value`).
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "{}", std::process::id());
+        Ok(file)
     }
 
-    /// Atomic replace: temp file (0600) in the same directory, fsync, rename.
-    fn write(&self, config: &Config) -> Result<()> {
+    /// Atomic replace of `real`: a 0600 temp file beside it, fsync, rename,
+    /// fsync of the folder.
+    fn write(&self, real: &Path, config: &Config) -> Result<()> {
         let text = to_yaml(config)?;
-        // A config that is a symlink (a dotfiles manager's link) is written
-        // through: the link stays and its target gets the new text.
-        let target = match fs::symlink_metadata(&self.path) {
-            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&self.path) {
-                Ok(p) => p,
-                // A dangling link: create the file it points to.
-                Err(_) => self.parent().join(fs::read_link(&self.path)?),
-            },
-            _ => self.path.clone(),
-        };
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".deskrun-config-")
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o600))?;
-        tmp.write_all(text.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&target)
-            .with_context(|| format!("cannot write config file {}", target.display()))?;
+        let dir = parent_of(real);
+        let prefix = temp_prefix(real);
+        remove_stale_temp_files(&dir, &prefix);
+        let mut tmp = crate::exec::registered_temp_file(|| {
+            tempfile::Builder::new()
+                .prefix(&prefix)
+                .permissions(fs::Permissions::from_mode(0o600))
+                .tempfile_in(&dir)
+        })
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+        let written = (|| {
+            let file = tmp.file();
+            file.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o600))?;
+            file.write_all(text.as_bytes())?;
+            file.as_file().sync_all()
+        })();
+        written.with_context(|| format!("cannot write a temp file in {}", dir.display()))?;
+        tmp.persist(real)
+            .with_context(|| format!("cannot write config file {}", real.display()))?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
         Ok(())
     }
 }
@@ -145,10 +245,235 @@ fn lock_file(path: &Path, on_wait: impl FnOnce()) -> Result<File> {
     Ok(file)
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".lock");
+    name.push(suffix);
     path.with_file_name(name)
+}
+
+/// `.deskrun-config-<file name>.`: only this config's temp files, so that a
+/// write never removes the in-flight temp file of another config in the
+/// same folder (whose writer holds another lock).
+fn temp_prefix(real: &Path) -> String {
+    format!(
+        ".deskrun-config-{}.",
+        real.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Temp files of this config left by a process that was killed (SIGKILL)
+/// mid-write. The caller holds the lock, so none of them is in use.
+fn remove_stale_temp_files(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_ours = name.to_str().is_some_and(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
+        });
+        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// "deskrun (pid 1234)" from the pid the holder wrote into the lock file.
+fn lock_holder(lock_path: &Path) -> String {
+    let pid = fs::read_to_string(lock_path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    match pid {
+        Some(pid) => {
+            let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            match name.trim() {
+                "" => format!("pid {pid}"),
+                n => format!("{n} (pid {pid})"),
+            }
+        }
+        None => "another process".into(),
+    }
+}
+
+/// The config's text and mode bits.
+pub struct ConfigText {
+    pub text: String,
+    pub mode: u32,
+}
+
+/// Read the config file without blocking, within the bounds: `None` when it
+/// does not exist; an input error when it is not a regular file, too large,
+/// not UTF-8 or nested too deep. A leading byte order mark is dropped.
+pub fn read_text(path: &Path) -> Result<Option<ConfigText>> {
+    let file_err = |what: &str| {
+        input(format!(
+            "config file {} is {what}, not a regular file; pass --config with the path of a YAML file \
+             (deskrun will not read or replace it)",
+            path.display()
+        ))
+    };
+    let kind = |m: &fs::Metadata| {
+        let t = m.file_type();
+        if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a directory")
+        } else if t.is_fifo() {
+            Some("a named pipe (FIFO)")
+        } else if t.is_char_device() {
+            Some("a character device")
+        } else if t.is_block_device() {
+            Some("a block device")
+        } else if t.is_socket() {
+            Some("a socket")
+        } else {
+            Some("a special file")
+        }
+    };
+    match fs::metadata(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read config file {}", path.display()));
+        }
+        Ok(m) => {
+            if let Some(what) = kind(&m) {
+                return Err(file_err(what));
+            }
+        }
+    }
+    // O_NONBLOCK: if the path was swapped for a FIFO since the check above,
+    // opening it must not hang; fstat below then refuses it.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    if let Some(what) = kind(&meta) {
+        return Err(file_err(what));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(input(format!(
+            "config file {} is larger than {} MiB; a deskrun config is a few KB. Is --config pointing \
+             at the right file? (deskrun will not overwrite it)",
+            path.display(),
+            MAX_CONFIG_BYTES >> 20
+        )));
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(input(format!(
+            "config file {} is not valid UTF-8 text; fix it or move it away (deskrun will not overwrite it)",
+            path.display()
+        )));
+    };
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    check_depth(&text, path)?;
+    Ok(Some(ConfigText {
+        text,
+        mode: meta.mode() & 0o777,
+    }))
+}
+
+/// Refuse YAML nested deeper than [`MAX_DEPTH`], in flow (`[`, `{`) or in
+/// block (indentation) style, before libyaml sees it. Quoted text and
+/// comments are skipped; block scalars are not, which only matters past 64.
+fn check_depth(text: &str, path: &Path) -> Result<()> {
+    let too_deep = |line: usize| {
+        input(format!(
+            "config file {} is nested more than {MAX_DEPTH} levels deep (line {line}); a deskrun config \
+             needs about 6. Is --config pointing at the right file? (deskrun will not overwrite it)",
+            path.display()
+        ))
+    };
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if flow == 0 && !body.is_empty() && !body.starts_with('#') {
+            let indent = line.len() - body.len();
+            while indents.last().is_some_and(|&i| i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        let mut chars = body.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (Some(q), c) if c == q => {
+                    // '' inside single quotes is an escaped quote.
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+                (Some(_), _) => {}
+                (None, '"' | '\'') if prev == ' ' || "[{,:".contains(prev) => quote = Some(c),
+                (None, '#') if prev == ' ' => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow > MAX_DEPTH {
+                        return Err(too_deep(n + 1));
+                    }
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        if indents.len() > MAX_DEPTH {
+            return Err(too_deep(n + 1));
+        }
+    }
+    Ok(())
+}
+
+static WARNED_EXPOSED: AtomicBool = AtomicBool::new(false);
+
+/// Once per process: the config holds credentials and others may read it.
+fn warn_exposed(path: &Path, mode: u32) {
+    if WARNED_EXPOSED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let shown = path.display().to_string();
+    let quoted = if shown
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-~+".contains(&b))
+    {
+        shown.clone()
+    } else {
+        format!("'{}'", shown.replace('\'', r"'\''"))
+    };
+    // Ignore a closed stderr: a warning must never stop the command.
+    let _ = writeln!(
+        std::io::stderr(),
+        "warning: config file {shown} holds GitHub credentials and other users can access it \
+         (mode {mode:04o}); run: chmod 600 {quoted}"
+    );
 }
 
 const HEADER: &str = "# deskrun configuration: runner installations and cluster settings.\n\
@@ -210,6 +535,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
 mod tests {
     use super::*;
     use crate::model::{Auth, Installation, Mode};
+    use std::os::unix::fs::FileTypeExt;
 
     fn sample() -> Installation {
         Installation {
@@ -267,6 +593,177 @@ mod tests {
             .unwrap_err();
         assert_eq!(crate::error::exit_code(&err), 2);
         assert_eq!(fs::read(store.path()).unwrap(), before);
+    }
+
+    fn add_a(store: &Store) -> Result<()> {
+        store.update(|c| {
+            c.installations.insert("a".into(), sample());
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn two_names_of_one_file_share_the_lock_and_the_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real/config.yaml");
+        let link_dir = dir.path().join("dotfiles");
+        fs::create_dir_all(&link_dir).unwrap();
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        let link = link_dir.join("config.yaml");
+        std::os::unix::fs::symlink("../real/config.yaml", &link).unwrap();
+        // A dangling link: the first write creates its target.
+        add_a(&Store::new(&link)).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(fs::metadata(&real).unwrap().is_file());
+        let canonical = fs::canonicalize(&real).unwrap();
+        assert_eq!(Store::new(&link).real_path().unwrap(), canonical);
+        assert_eq!(Store::new(&real).real_path().unwrap(), canonical);
+        // The lock beside the real file, none beside the link.
+        assert!(real.with_file_name("config.yaml.lock").exists());
+        assert!(!link.with_file_name("config.yaml.lock").exists());
+        // A link to a link to a folder's file.
+        let link2 = dir.path().join("link2.yaml");
+        std::os::unix::fs::symlink(&link, &link2).unwrap();
+        assert_eq!(Store::new(&link2).real_path().unwrap(), canonical);
+        // A loop is an error, not a hang.
+        let l1 = dir.path().join("l1");
+        std::os::unix::fs::symlink("l2", &l1).unwrap();
+        std::os::unix::fs::symlink("l1", dir.path().join("l2")).unwrap();
+        assert!(Store::new(&l1).real_path().is_err());
+    }
+
+    #[test]
+    fn non_regular_files_are_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates a file.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for path in [fifo.as_path(), Path::new("/dev/null"), dir.path()] {
+            let store = Store::new(path);
+            let e = store.load().unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2, "{e}");
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            let e = add_a(&store).unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2, "{e}");
+        }
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn stale_temp_files_of_this_config_only_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("config.yaml"));
+        let stale = dir.path().join(".deskrun-config-config.yaml.Ab12Cd");
+        let other = dir.path().join(".deskrun-config-other.yaml.Ab12Cd");
+        fs::write(&stale, "token").unwrap();
+        fs::write(&other, "token").unwrap();
+        add_a(&store).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists(), "another config's temp file may be in use");
+        assert!(crate::exec::live_temp_files().is_empty());
+    }
+
+    #[test]
+    fn waiting_for_the_lock_is_bounded_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("config.yaml"));
+        add_a(&store).unwrap();
+        let before = fs::read(store.path()).unwrap();
+        let holder = File::options()
+            .write(true)
+            .open(dir.path().join("config.yaml.lock"))
+            .unwrap();
+        holder.lock().unwrap();
+        let started = Instant::now();
+        let e = store
+            .clone()
+            .with_lock_wait(Duration::from_millis(300))
+            .update(|c| {
+                c.installations.clear();
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(crate::error::exit_code(&e), 1);
+        let m = e.to_string();
+        // The pid our own earlier update wrote: this process.
+        assert!(
+            m.contains(&format!("pid {}", std::process::id())) && m.contains("nothing was changed"),
+            "{m}"
+        );
+        assert_eq!(fs::read(store.path()).unwrap(), before);
+        drop(holder);
+        add_a(&store).unwrap();
+    }
+
+    #[test]
+    fn folders_are_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("a/b/config.yaml"));
+        add_a(&store).unwrap();
+        for d in ["a", "a/b"] {
+            let mode = fs::metadata(dir.path().join(d)).unwrap().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{d}: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let store = Store::new(&path);
+        let refused = |text: String, needle: &str| {
+            fs::write(&path, text).unwrap();
+            let started = Instant::now();
+            let e = store.load().unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(5));
+            assert_eq!(crate::error::exit_code(&e), 2, "{e}");
+            assert!(e.to_string().contains(needle), "{e}");
+        };
+        let deep = 200_000;
+        refused(
+            format!(
+                "version: 1\ninstallations: {}{}\n",
+                "[".repeat(deep),
+                "]".repeat(deep)
+            ),
+            "nested more than 64 levels",
+        );
+        refused(
+            format!(
+                "version: 1\ninstallations: {}1{}\n",
+                "{a: ".repeat(deep),
+                "}".repeat(deep)
+            ),
+            "nested more than 64 levels",
+        );
+        let block: String = (0..100)
+            .map(|i| format!("{}a{i}:\n", " ".repeat(i)))
+            .collect();
+        refused(format!("version: 1\n{block}"), "nested more than 64 levels");
+        refused(
+            format!("version: 1\n#{}\n", "x".repeat(5 << 20)),
+            "larger than 4 MiB",
+        );
+        // Brackets inside quotes and comments do not count.
+        let quoted = format!(
+            "version: 1 # {}\ncluster: {{name: \"{}\", namespace: '{}'}}\n",
+            "[".repeat(100),
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        fs::write(&path, quoted).unwrap();
+        let e = store.load().unwrap_err().to_string();
+        assert!(e.contains("cluster.name"), "{e}");
+        // A byte order mark is ignored.
+        fs::write(&path, "\u{feff}version: 1\n").unwrap();
+        store.load().unwrap();
     }
 
     #[test]

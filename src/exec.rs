@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
@@ -49,6 +49,8 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static EXITING: AtomicBool = AtomicBool::new(false);
 /// Process-group ids of running children (each child leads its own group).
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Paths of live [`RegisteredTempFile`]s.
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 
 /// A panicking thread must not stop cleanup elsewhere, so poison is ignored.
@@ -149,7 +151,70 @@ fn stop_children_and_exit(code: i32, say: bool) -> ! {
         }
         thread::sleep(Duration::from_millis(10));
     }
+    // Temp files may hold credentials: never leave one behind.
+    for path in lock(&TEMP_FILES).iter() {
+        let _ = std::fs::remove_file(path);
+    }
     std::process::exit(code);
+}
+
+// ---------------------------------------------------------------------------
+// Temp files removed on interrupt.
+
+/// A temp file (in the config's own folder, for an atomic rename) registered
+/// so that the interrupt handler removes it: it may hold credentials.
+/// Dropping it removes the file.
+pub struct RegisteredTempFile {
+    file: Option<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+/// Create a temp file with `create` under the registry lock (so an
+/// interrupt cannot fall between creation and registration) and register it.
+/// Once deskrun is being interrupted, waits for the handler's exit instead.
+pub fn registered_temp_file(
+    create: impl FnOnce() -> io::Result<tempfile::NamedTempFile>,
+) -> io::Result<RegisteredTempFile> {
+    let mut registry = lock(&TEMP_FILES);
+    if interrupted() {
+        drop(registry);
+        await_handler_exit();
+        return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+    }
+    let file = create()?;
+    let path = file.path().to_path_buf();
+    registry.push(path.clone());
+    Ok(RegisteredTempFile {
+        file: Some(file),
+        path,
+    })
+}
+
+impl RegisteredTempFile {
+    pub fn file(&mut self) -> &mut tempfile::NamedTempFile {
+        self.file.as_mut().expect("set until persist or drop")
+    }
+
+    /// Rename it to `target` (atomically, same file system).
+    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        let file = self.file.take().expect("set until persist or drop");
+        file.persist(target).map(drop).map_err(|e| e.error)
+    }
+}
+
+impl Drop for RegisteredTempFile {
+    fn drop(&mut self) {
+        // Removed (unless persisted) before it is unregistered.
+        drop(self.file.take());
+        lock(&TEMP_FILES).retain(|p| *p != self.path);
+    }
+}
+
+/// Paths of the [`RegisteredTempFile`]s currently alive (for tests).
+// Used by tests only: keeps a binary-only crate free of dead-code warnings.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn live_temp_files() -> Vec<PathBuf> {
+    lock(&TEMP_FILES).clone()
 }
 
 // ---------------------------------------------------------------------------

@@ -1,12 +1,27 @@
 use clap::Parser;
-use deskrun::cli::Cli;
+use deskrun::cli::{Cli, Command};
 use deskrun::error::exit_code;
 use deskrun::output::Printer;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // clap reports an empty DESKRUN_CONFIG as a missing `--config` value,
+    // even when `--config` is given: drop it and name it ourselves.
+    let empty_env = std::env::var_os("DESKRUN_CONFIG").is_some_and(|v| v.is_empty());
+    if empty_env {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::remove_var("DESKRUN_CONFIG") };
+    }
     let cli = Cli::parse();
+    let uses_config = !matches!(cli.command, Command::Version | Command::Completions { .. });
+    if empty_env && cli.config.is_none() && uses_config {
+        eprintln!(
+            "error: DESKRUN_CONFIG is set but empty; set it to a config file path, or unset it \
+             (`unset DESKRUN_CONFIG`) to use the default config"
+        );
+        std::process::exit(deskrun::error::EXIT_INPUT);
+    }
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",

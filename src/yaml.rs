@@ -43,9 +43,13 @@ pub fn plain_is_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false; // "" is null
     };
-    (first.is_ascii_alphabetic() || "/_$".contains(first) || is_flag(s))
+    // `<` for `<redacted>`; `<<` is YAML 1.1's merge key.
+    (first.is_ascii_alphabetic()
+        || "/_$".contains(first)
+        || is_flag(s)
+        || (first == '<' && !s.starts_with("<<")))
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,$() ".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,$()<> ".contains(c))
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
@@ -300,6 +304,7 @@ mod tests {
         "<<",
         "=",
         "0.14.2",
+        "<<",
     ];
 
     #[test]
@@ -378,6 +383,7 @@ mod tests {
             "-r",
             "--host=unix:///var/run/docker.sock",
             "-information",
+            "<redacted>",
         ] {
             assert!(plain_is_safe(s), "{s:?}");
         }

@@ -939,7 +939,7 @@ gh auth token | deskrun add ci --repository https://github.com/my-org --auth-val
 deskrun remove ci && deskrun up   # a comment: deskrun bogus
 deskrun list --output json | jq -r '.installations[] | \"deskrun \\(.name)\"'
 DESKRUN_CONFIG=/tmp/x.yaml deskrun status --output json 2> /dev/null
-deskrun add y --repository https://github.com/o/r --auth-value-stdin < token.txt
+deskrun add yy --repository https://github.com/o/r --auth-value-stdin < token.txt
 echo deskrun is not run here
 ```
 
@@ -963,7 +963,7 @@ deskrun output lines are not commands
             "deskrun up",
             "deskrun list --output json",
             "deskrun status --output json",
-            "deskrun add y --repository https://github.com/o/r --auth-value-stdin",
+            "deskrun add yy --repository https://github.com/o/r --auth-value-stdin",
         ]
     );
     assert_eq!(

@@ -1,0 +1,357 @@
+//! What careful users and hostile environments do to the config store and
+//! credentials (issue 11), against the built binary: two names for one
+//! config, files that are not regular files, signals during a write, a held
+//! lock, exposed credentials, an empty `DESKRUN_CONFIG`, a byte order mark,
+//! absurd nesting and size. No tool is called.
+
+mod common;
+
+use common::{Sandbox, TOKEN};
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn add_args(name: &str) -> Vec<String> {
+    [
+        "add",
+        name,
+        "--repository",
+        "https://github.com/owner/repo",
+        "--auth-value-stdin",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// `deskrun --config CONFIG add NAME` with the token on stdin, run directly
+/// (no assert_cmd), so a test can signal it.
+fn spawn_add(sb: &Sandbox, config: &std::path::Path, name: &str) -> std::process::Child {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
+    c.arg("--config")
+        .arg(config)
+        .args(add_args(name))
+        .env("HOME", sb.path())
+        .env_remove("DESKRUN_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{TOKEN}\n").as_bytes());
+    child
+}
+
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".deskrun-config-"))
+        .collect()
+}
+
+#[test]
+fn two_names_for_one_config_lose_no_entry() {
+    let sb = Sandbox::new();
+    let real = sb.config.clone();
+    let link_dir = sb.path().join("dotfiles");
+    fs::create_dir_all(&link_dir).unwrap();
+    let link = link_dir.join("config.yaml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let via = if i % 2 == 0 { &link } else { &real };
+            spawn_add(&sb, via, &format!("r{i}"))
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    let text = fs::read_to_string(&real).unwrap();
+    for i in 0..20 {
+        assert!(text.contains(&format!("\n  r{i}:\n")), "r{i} lost:\n{text}");
+    }
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(temp_files(real.parent().unwrap()).is_empty());
+}
+
+#[test]
+fn a_config_that_is_not_a_regular_file_is_refused_and_kept() {
+    let sb = Sandbox::new();
+    let fifo = sb.path().join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [
+        fifo.to_str().unwrap(),
+        "/dev/null",
+        sb.path().to_str().unwrap(),
+    ] {
+        for args in [
+            vec!["list"],
+            add_args("x").iter().map(String::as_str).collect(),
+        ] {
+            let started = Instant::now();
+            let o = sb
+                .cmd()
+                .arg("--config")
+                .arg(path)
+                .args(&args)
+                .write_stdin(format!("{TOKEN}\n"))
+                .timeout(Duration::from_secs(20))
+                .output()
+                .unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "blocked on {path}"
+            );
+            assert_eq!(o.status.code(), Some(2), "{path} {args:?}: {}", show(&o));
+            assert!(stderr(&o).contains("not a regular file"), "{}", show(&o));
+        }
+    }
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
+/// The issue's experiment: stop `add` with SIGINT, SIGTERM or SIGHUP at
+/// varying moments, 30 times. Whenever the signal lands while the temp file
+/// exists, the handler must remove it; a temp file left by SIGKILL is
+/// removed by the next write.
+#[test]
+fn signals_during_add_leave_no_temp_file() {
+    let sb = Sandbox::new();
+    let dir = sb.config.parent().unwrap().to_path_buf();
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    for i in 0..30u64 {
+        let child = spawn_add(&sb, &sb.config, &format!("s{i}"));
+        std::thread::sleep(Duration::from_micros(500 * (i % 10) + 300 * (i / 10)));
+        // SAFETY: kill has no memory-safety preconditions; the pid is our child.
+        unsafe { libc::kill(child.id() as i32, signals[(i % 3) as usize]) };
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0 | 130)) || o.status.code().is_none(),
+            "{}",
+            show(&o)
+        );
+        let left = temp_files(&dir);
+        assert!(
+            left.is_empty(),
+            "try {i}: temp files left: {left:?}\n{}",
+            show(&o)
+        );
+    }
+    // SIGKILL cannot be caught: the leftover is removed by the next write.
+    let stale = dir.join(".deskrun-config-config.yaml.Zz9Yy8");
+    fs::write(&stale, "holds a token").unwrap();
+    sb.add("after-kill", &[]);
+    assert!(temp_files(&dir).is_empty());
+}
+
+#[test]
+fn a_held_config_lock_is_announced_with_its_holder() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    let lock = sb.config.with_file_name("config.yaml.lock");
+    // A process that holds the lock for 2 s, having written its pid, as
+    // deskrun does.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, os, sys, time\n\
+             f = open(sys.argv[1], 'r+')\n\
+             fcntl.flock(f, fcntl.LOCK_EX)\n\
+             f.truncate(0); f.write('%d\\n' % os.getpid()); f.flush()\n\
+             print('locked', flush=True)\n\
+             time.sleep(2)\n",
+        ])
+        .arg(&lock)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = holder.id();
+    let mut out = holder.stdout.take().unwrap();
+    let mut buf = [0u8; 7];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    let o = sb
+        .cmd()
+        .args(add_args("b"))
+        .write_stdin(format!("{TOKEN}\n"))
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("waiting for the config lock") && err.contains(&format!("(pid {pid})")),
+        "{err}"
+    );
+    assert!(err.contains("python3"), "the holder's name: {err}");
+    holder.wait().unwrap();
+}
+
+#[test]
+fn credentials_readable_by_others_are_warned_about_once() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    fs::set_permissions(&sb.config, fs::Permissions::from_mode(0o644)).unwrap();
+    for args in [&["list"][..], &["render"], &["remove", "a"]] {
+        let o = sb.cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        let err = stderr(&o);
+        assert_eq!(
+            err.matches("warning: config file").count(),
+            1,
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("chmod 600 {}", sb.config.display())) && err.contains("0644"),
+            "{err}"
+        );
+    }
+    // `remove` rewrote it 0600: no warning any more.
+    let o = sb.cmd().arg("list").output().unwrap();
+    assert!(!stderr(&o).contains("warning"), "{}", show(&o));
+    // A private file holding credentials: no warning either.
+    sb.add("b", &[]);
+    let o = sb.cmd().arg("list").output().unwrap();
+    assert!(!stderr(&o).contains("warning"), "{}", show(&o));
+}
+
+#[test]
+fn folders_and_files_are_private_whatever_the_umask() {
+    let sb = Sandbox::new();
+    let config = sb.path().join("fresh/deskrun/config.yaml");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(assert_cmd::cargo::cargo_bin("deskrun"))
+        .arg("--config")
+        .arg(&config)
+        .args(add_args("a"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{TOKEN}\n").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    for p in [sb.path().join("fresh"), sb.path().join("fresh/deskrun")] {
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", p.display());
+    }
+    for p in [config.clone(), config.with_file_name("config.yaml.lock")] {
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}
+
+#[test]
+fn an_empty_deskrun_config_is_named() {
+    let sb = Sandbox::new();
+    let o = sb
+        .cmd()
+        .env("DESKRUN_CONFIG", "")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("DESKRUN_CONFIG is set but empty"), "{err}");
+    assert!(!err.contains("--config"), "{err}");
+    // With --config given, the empty variable does not matter.
+    let o = sb
+        .cmd()
+        .env("DESKRUN_CONFIG", "")
+        .arg("--config")
+        .arg(&sb.config)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+}
+
+#[test]
+fn odd_config_files_are_named_for_what_they_are() {
+    let sb = Sandbox::new();
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        (
+            "a byte order mark",
+            b"\xef\xbb\xbfversion: 1\n".to_vec(),
+            None,
+        ),
+        (
+            "200,000 nested brackets",
+            format!(
+                "version: 1\ninstallations: {}{}\n",
+                "[".repeat(200_000),
+                "]".repeat(200_000)
+            )
+            .into_bytes(),
+            Some("nested more than 64 levels"),
+        ),
+        (
+            "a 5 MiB file",
+            format!("version: 1\n# {}\n", "x".repeat(5 << 20)).into_bytes(),
+            Some("larger than 4 MiB"),
+        ),
+    ];
+    for (what, bytes, refusal) in cases {
+        fs::write(&sb.config, &bytes).unwrap();
+        let started = Instant::now();
+        let o = sb
+            .cmd()
+            .arg("list")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: too slow"
+        );
+        match refusal {
+            None => assert!(o.status.success(), "{what}: {}", show(&o)),
+            Some(needle) => {
+                assert_eq!(o.status.code(), Some(2), "{what}: {}", show(&o));
+                assert!(stderr(&o).contains(needle), "{what}: {}", show(&o));
+                assert_eq!(fs::read(&sb.config).unwrap(), bytes, "{what}: file changed");
+            }
+        }
+    }
+}
