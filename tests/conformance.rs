@@ -426,6 +426,8 @@ fn labels_and_env_reach_the_autoscaling_runner_set() {
             "{instance}"
         );
     }
+}
+
 /// Helm reads YAML 1.1, where `no`, `on`, `y` are booleans. Installation
 /// names that are such words (allowed with `--instances`, whose scale sets
 /// are `no-1`, `no-2`; alone they are refused, since the chart itself writes

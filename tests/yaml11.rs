@@ -87,6 +87,7 @@ fn inst(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installat
         instances,
         caches,
         auth,
+        ..Default::default()
     }
 }
 
@@ -114,17 +115,26 @@ fn everything_deskrun_writes_reads_the_same_in_yaml_1_1() {
                 .iter()
                 .zip(modes.iter().cycle())
             {
-                c.installations.insert(
-                    (*name).into(),
-                    inst(
-                        *mode,
-                        2,
-                        caches(),
-                        Auth::Pat {
-                            token: float_token.into(),
-                        },
-                    ),
+                let mut i = inst(
+                    *mode,
+                    2,
+                    caches(),
+                    Auth::Pat {
+                        token: float_token.into(),
+                    },
                 );
+                // Labels and env values a user may well write.
+                i.labels = vec!["on".into(), "1_000".into(), "2024-01-02".into()];
+                i.env = [
+                    ("DEBUG", "yes"),
+                    ("MASK", "0o777"),
+                    ("AT", "1:30"),
+                    ("N", ".inf"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                c.installations.insert((*name).into(), i);
             }
             c.installations.insert(
                 "app".into(),
@@ -185,6 +195,16 @@ fn everything_deskrun_writes_reads_the_same_in_yaml_1_1() {
         .unwrap()];
     assert_eq!(values["githubConfigSecret"]["github_token"], float_token);
     assert_eq!(values["labels"]["deskrun.dev/installation"], "no");
+    let text = values.to_string();
+    for v in [
+        "\"1:30\"",
+        "\"0o777\"",
+        "\"1_000\"",
+        "\"2024-01-02\"",
+        "\".inf\"",
+    ] {
+        assert!(text.contains(v), "{v} in {text}");
+    }
 }
 
 /// Thousands of generated strings, weighted towards YAML's special
