@@ -15,6 +15,7 @@ use crate::ops::session::Session;
 use crate::output::Printer;
 use crate::progress::Progress;
 use crate::tools::{Timeouts, cache_dir};
+use crate::validate::{MAX_CREDENTIAL_BYTES, validate_credential};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read};
@@ -144,27 +145,42 @@ fn mode(m: ModeArg) -> Mode {
     }
 }
 
+/// The flag the credential came from, named in every error about it.
+fn credential_flag(args: &AddArgs) -> &'static str {
+    if args.auth_value_stdin {
+        "--auth-value-stdin"
+    } else if args.auth_value_file.is_some() {
+        "--auth-value-file"
+    } else {
+        "--auth-value"
+    }
+}
+
 /// The credential from exactly one of --auth-value, --auth-value-stdin,
-/// --auth-value-file. One trailing newline (as `echo` or an editor adds) is
-/// dropped.
+/// --auth-value-file, read up to [`MAX_CREDENTIAL_BYTES`] (`/dev/zero` or a
+/// runaway pipe is refused, not read into memory). One trailing newline (as
+/// `echo` or an editor adds) is dropped. On a terminal, stdin is read with
+/// echo off after a prompt on stderr.
 fn read_credential(args: &AddArgs) -> Result<String> {
     let raw = if let Some(v) = &args.auth_value {
         v.clone()
     } else if args.auth_value_stdin {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read the credential from standard input")?;
-        s
+        if std::io::stdin().is_terminal() {
+            let key = args.auth_type == AuthTypeArg::GithubApp;
+            crate::term::read_hidden(if key {
+                "Paste the GitHub App's private key (input is hidden), then press Enter and Ctrl-D: "
+            } else {
+                "Paste the token (input is hidden) and press Enter: "
+            }, key)
+            .map_err(|e| input(format!("cannot read --auth-value-stdin from the terminal: {e}")))?
+        } else {
+            read_capped(std::io::stdin().lock(), "--auth-value-stdin")?
+        }
     } else if let Some(path) = &args.auth_value_file {
-        match std::fs::read_to_string(path) {
-            Ok(s) => s,
-            Err(e) => {
-                return Err(input(format!(
-                    "cannot read --auth-value-file {}: {e}",
-                    path.display()
-                )));
-            }
+        let what = format!("--auth-value-file {}", path.display());
+        match std::fs::File::open(path) {
+            Ok(f) => read_capped(f, &what)?,
+            Err(e) => input_bail!("cannot read {what}: {e}"),
         }
     } else {
         input_bail!(
@@ -177,6 +193,26 @@ fn read_credential(args: &AddArgs) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// At most [`MAX_CREDENTIAL_BYTES`] of UTF-8 text from `r`.
+fn read_capped(r: impl Read, what: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    r.take(MAX_CREDENTIAL_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| input(format!("cannot read {what}: {e}")))?;
+    if bytes.len() > MAX_CREDENTIAL_BYTES {
+        input_bail!(
+            "invalid {what}: more than {} KiB; a GitHub token is under 100 bytes and a GitHub App key \
+             under 4 KB. Is it the right file?",
+            MAX_CREDENTIAL_BYTES / 1024
+        );
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        input(format!(
+            "invalid {what}: not UTF-8 text; a token or a PEM key is plain ASCII"
+        ))
+    })
+}
+
 fn auth(args: &AddArgs) -> Result<Auth> {
     match args.auth_type {
         AuthTypeArg::Pat => {
@@ -185,9 +221,11 @@ fn auth(args: &AddArgs) -> Result<Auth> {
                     "--app-id and --installation-id are for --auth-type github-app; a pat needs only the token"
                 );
             }
-            Ok(Auth::Pat {
+            let auth = Auth::Pat {
                 token: read_credential(args)?.trim().to_string(),
-            })
+            };
+            validate_credential(&auth, Some(credential_flag(args)))?;
+            Ok(auth)
         }
         AuthTypeArg::GithubApp => {
             let (Some(app_id), Some(installation_id)) = (&args.app_id, &args.installation_id)
@@ -197,11 +235,13 @@ fn auth(args: &AddArgs) -> Result<Auth> {
                      through --auth-value-file KEY.pem (or --auth-value-stdin)"
                 );
             };
-            Ok(Auth::GithubApp {
+            let auth = Auth::GithubApp {
                 app_id: app_id.trim().to_string(),
                 installation_id: installation_id.trim().to_string(),
                 private_key: read_credential(args)?,
-            })
+            };
+            validate_credential(&auth, Some(credential_flag(args)))?;
+            Ok(auth)
         }
     }
 }

@@ -49,6 +49,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static EXITING: AtomicBool = AtomicBool::new(false);
 /// Process-group ids of running children (each child leads its own group).
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Run by the interrupt handler before it exits (the terminal's echo, turned
+/// off while a credential is typed, must come back).
+static ON_EXIT: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
 /// Paths of live [`RegisteredTempFile`]s.
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
@@ -151,11 +154,20 @@ fn stop_children_and_exit(code: i32, say: bool) -> ! {
         }
         thread::sleep(Duration::from_millis(10));
     }
+    if let Some(restore) = lock(&ON_EXIT).take() {
+        restore();
+    }
     // Temp files may hold credentials: never leave one behind.
     for path in lock(&TEMP_FILES).iter() {
         let _ = std::fs::remove_file(path);
     }
     std::process::exit(code);
+}
+
+/// Set (or clear, with `None`) what the interrupt handler runs before it
+/// exits.
+pub fn set_on_interrupt(f: Option<Box<dyn FnOnce() + Send>>) {
+    *lock(&ON_EXIT) = f;
 }
 
 // ---------------------------------------------------------------------------

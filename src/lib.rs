@@ -34,6 +34,7 @@ pub mod plan;
 pub mod progress;
 pub mod quantity;
 pub mod render;
+pub mod term;
 pub mod testing;
 pub mod tools;
 pub mod validate;

@@ -320,26 +320,24 @@ pub fn validate_runners(vocab: Vocab, min: u32, max: u32, instances: u32) -> Res
     Ok(())
 }
 
+/// The most a credential can be: a token is under 100 bytes, a GitHub App
+/// key (RSA, 2048 to 4096 bits) under 4 KB. Reads stop here.
+pub const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
+/// A GitHub token: `ghp_…` (classic), `github_pat_…` (fine-grained), `ghs_…`
+/// (installation): ASCII letters, digits and `_`; older ones are hex.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// Validate a credential where the config holds it (`auth.token`,
+/// `auth.private_key`).
 pub fn validate_auth(auth: &Auth) -> Result<()> {
+    validate_credential(auth, None)
+}
+
+/// Validate a credential; `flag` is the flag it came from
+/// (`--auth-value-file`, ...), named in every error.
+pub fn validate_credential(auth: &Auth, flag: Option<&str>) -> Result<()> {
     match auth {
-        Auth::Pat { token } => {
-            if token.is_empty() {
-                input_bail!(
-                    "missing credential: a pat installation needs a token; give it with --auth-value-stdin, \
-                     --auth-value-file FILE or --auth-value VALUE"
-                );
-            }
-            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                input_bail!(
-                    "invalid --auth-value: a personal access token has no spaces or line breaks"
-                );
-            }
-            if token.len() > 1024 {
-                input_bail!(
-                    "invalid --auth-value: longer than 1024 characters, not a GitHub token"
-                );
-            }
-        }
+        Auth::Pat { token } => check_token(token, flag.unwrap_or("auth.token")),
         Auth::GithubApp {
             app_id,
             installation_id,
@@ -363,21 +361,229 @@ pub fn validate_auth(auth: &Auth) -> Result<()> {
                     "invalid --installation-id {installation_id:?}: give the numeric id of the app's installation"
                 );
             }
-            if private_key.trim().is_empty() {
-                input_bail!(
-                    "missing credential: a github-app installation needs the app's private key (PEM); give it \
-                     with --auth-value-file KEY.pem or --auth-value-stdin"
-                );
+            check_app_key(private_key, flag.unwrap_or("auth.private_key"))
+        }
+    }
+}
+
+/// A human name for an invisible or unusual character.
+fn char_name(c: char) -> String {
+    let name = match c {
+        '\u{feff}' => "byte order mark",
+        '\u{200b}' => "zero-width space",
+        '\u{200c}' => "zero-width non-joiner",
+        '\u{200d}' => "zero-width joiner",
+        '\u{2060}' => "word joiner",
+        '\u{a0}' => "no-break space",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("{c:?} (U+{:04X})", u32::from(c))
+    } else {
+        format!("a {name} (U+{:04X})", u32::from(c))
+    }
+}
+
+fn check_token(token: &str, flag: &str) -> Result<()> {
+    if token.is_empty() {
+        input_bail!(
+            "missing credential: a pat installation needs a token; give it with --auth-value-stdin, \
+             --auth-value-file FILE or --auth-value VALUE"
+        );
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        input_bail!(
+            "invalid {flag}: {} characters, longer than any GitHub token ({MAX_TOKEN_LEN} at most); \
+             is it the right value?",
+            token.len()
+        );
+    }
+    if token.starts_with('\u{feff}') {
+        input_bail!(
+            "invalid {flag}: the token starts with a byte order mark (U+FEFF), which an editor adds \
+             when it saves \"UTF-8 with BOM\"; save the file without it, or paste the token again"
+        );
+    }
+    if let Some((name, _)) = token.split_once('=')
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        input_bail!(
+            "invalid {flag}: it looks like an assignment ({name}=...); give only the token, the part \
+             after '='"
+        );
+    }
+    if let Some((i, c)) = token
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        let why = if c.is_whitespace() || c.is_control() {
+            "a personal access token has no spaces or line breaks"
+        } else if matches!(c, '"' | '\'' | '`') {
+            "remove the quotes around it"
+        } else if !c.is_ascii() {
+            "GitHub tokens are ASCII letters, digits and '_'; copy it again from GitHub"
+        } else {
+            "GitHub tokens are ASCII letters, digits and '_'"
+        };
+        input_bail!(
+            "invalid {flag}: the token contains {} at byte {i}: {why}",
+            char_name(c)
+        );
+    }
+    Ok(())
+}
+
+/// What a GitHub App key can be: one unencrypted RSA private key in PEM,
+/// PKCS#1 (`RSA PRIVATE KEY`, what GitHub's "Generate a private key" gives)
+/// or PKCS#8 (`PRIVATE KEY`) whose algorithm is rsaEncryption.
+fn check_app_key(pem: &str, flag: &str) -> Result<()> {
+    let bad = |why: String| -> Result<()> {
+        Err(input(format!(
+            "invalid {flag} for --auth-type github-app: {why}. A GitHub App key is the .pem file from the \
+             app's settings (Private keys > Generate a private key), beginning with -----BEGIN RSA \
+             PRIVATE KEY-----"
+        )))
+    };
+    if pem.trim().is_empty() {
+        input_bail!(
+            "missing credential: a github-app installation needs the app's private key (PEM); give it \
+             with --auth-value-file KEY.pem or --auth-value-stdin"
+        );
+    }
+    if pem.len() > MAX_CREDENTIAL_BYTES {
+        return bad(format!(
+            "{} bytes, more than {} KiB (an RSA key of 4096 bits is about 3.3 KB)",
+            pem.len(),
+            MAX_CREDENTIAL_BYTES / 1024
+        ));
+    }
+    let pem = pem.strip_prefix('\u{feff}').unwrap_or(pem);
+    let lines: Vec<&str> = pem.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let begins: Vec<(usize, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            l.strip_prefix("-----BEGIN ")
+                .and_then(|r| r.strip_suffix("-----"))
+                .map(|label| (i, label))
+        })
+        .collect();
+    let (start, label) = match begins.as_slice() {
+        [] => return bad("no -----BEGIN ... PRIVATE KEY----- line, so it is not a PEM key".into()),
+        [one] => *one,
+        _ => return bad(format!("{} PEM blocks; give exactly one key", begins.len())),
+    };
+    match label {
+        "RSA PRIVATE KEY" | "PRIVATE KEY" => {}
+        "OPENSSH PRIVATE KEY" => {
+            return bad(
+                "it is an OpenSSH private key (ssh-keygen's format), not the app's key".into(),
+            );
+        }
+        "ENCRYPTED PRIVATE KEY" => {
+            return bad(
+                "it is encrypted with a passphrase; decrypt it first (`openssl pkcs8 -in KEY.pem \
+                 -out plain.pem`), since ARC needs the key itself"
+                    .into(),
+            );
+        }
+        "EC PRIVATE KEY" => {
+            return bad("it is an elliptic-curve key; GitHub App keys are RSA".into());
+        }
+        "DSA PRIVATE KEY" => return bad("it is a DSA key; GitHub App keys are RSA".into()),
+        other => return bad(format!("it is a PEM {other:?}, not a private key")),
+    }
+    let end_line = format!("-----END {label}-----");
+    let Some(end) = lines.iter().position(|l| *l == end_line) else {
+        return bad(format!("no {end_line} line; the key was cut short"));
+    };
+    if end < start {
+        return bad(format!("{end_line} comes before the BEGIN line"));
+    }
+    if lines[..start]
+        .iter()
+        .chain(&lines[end + 1..])
+        .any(|l| !l.trim().is_empty())
+    {
+        return bad("there is text before or after the key; give the key alone".into());
+    }
+    let body = &lines[start + 1..end];
+    if body
+        .iter()
+        .any(|l| l.starts_with("Proc-Type:") && l.contains("ENCRYPTED"))
+    {
+        return bad(
+            "it is encrypted with a passphrase (Proc-Type: 4,ENCRYPTED); decrypt it first \
+             (`openssl rsa -in KEY.pem -out plain.pem`), since ARC needs the key itself"
+                .into(),
+        );
+    }
+    let b64: String = body.iter().map(|l| l.trim()).collect();
+    if b64.is_empty()
+        || !b64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return bad("the lines between BEGIN and END are not base64".into());
+    }
+    if label == "PRIVATE KEY" {
+        use base64::Engine;
+        let Ok(der) = base64::engine::general_purpose::STANDARD.decode(&b64) else {
+            return bad("the lines between BEGIN and END are not valid base64".into());
+        };
+        match pkcs8_algorithm(&der) {
+            Some(RSA_ENCRYPTION) => {}
+            Some(ED25519) => return bad("it is an Ed25519 key; GitHub App keys are RSA".into()),
+            Some(EC_PUBLIC_KEY) => {
+                return bad("it is an elliptic-curve key; GitHub App keys are RSA".into());
             }
-            if !(private_key.contains("-----BEGIN") && private_key.contains("PRIVATE KEY-----")) {
-                input_bail!(
-                    "invalid --auth-value for github-app: expected the app's PEM private key \
-                     (a PEM block: -----BEGIN ... PRIVATE KEY-----)"
-                );
-            }
+            Some(_) => return bad("it is a PKCS#8 key of another algorithm than RSA".into()),
+            None => return bad("it is not a well-formed PKCS#8 key".into()),
         }
     }
     Ok(())
+}
+
+/// DER of the algorithm OIDs a PKCS#8 key names.
+const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The algorithm OID of a PKCS#8 PrivateKeyInfo: SEQUENCE { INTEGER version,
+/// SEQUENCE { OID algorithm, ... }, OCTET STRING key }.
+fn pkcs8_algorithm(der: &[u8]) -> Option<&[u8]> {
+    /// One DER TLV: (tag, contents, rest).
+    fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, d) = d.split_first()?;
+        let (&first, d) = d.split_first()?;
+        let (len, d) = if first < 0x80 {
+            (usize::from(first), d)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || d.len() < n {
+                return None;
+            }
+            let len = d[..n]
+                .iter()
+                .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            (len, &d[n..])
+        };
+        (d.len() >= len).then(|| (tag, &d[..len], &d[len..]))
+    }
+    let (0x30, info, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x02, _, rest) = tlv(info)? else {
+        return None;
+    };
+    let (0x30, alg, _) = tlv(rest)? else {
+        return None;
+    };
+    let (0x06, oid, _) = tlv(alg)? else {
+        return None;
+    };
+    Some(oid)
 }
 
 /// The chart refuses a scale-set label of 256 characters or more.
@@ -1465,6 +1671,111 @@ mod tests {
         err(parse_env_spec("A=\0"));
         let m = err(validate_env_name("env", "bad-name"));
         assert!(m.starts_with("invalid env name"), "{m}");
+    }
+
+    /// A PEM block, its armor split so that secret scanners stay quiet.
+    fn pem(label: &str, body: &str) -> String {
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    }
+
+    /// A PKCS#8 PrivateKeyInfo naming `oid`, with a dummy key, in base64.
+    fn pkcs8(oid: &[u8]) -> String {
+        use base64::Engine;
+        let mut alg = vec![0x06, oid.len() as u8];
+        alg.extend(oid);
+        let mut info = vec![0x02, 0x01, 0x00, 0x30, alg.len() as u8];
+        info.extend(alg);
+        info.extend([0x04, 0x04, 1, 2, 3, 4]);
+        let mut der = vec![0x30, info.len() as u8];
+        der.extend(info);
+        base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    #[test]
+    fn what_a_github_app_key_can_be() {
+        let app = |key: String| Auth::GithubApp {
+            app_id: "123".into(),
+            installation_id: "456".into(),
+            private_key: key,
+        };
+        let ok = |key: String| validate_credential(&app(key), Some("--auth-value-file")).unwrap();
+        let refused = |key: String, needle: &str| {
+            let m = err(validate_credential(&app(key), Some("--auth-value-file")));
+            assert!(
+                m.contains("--auth-value-file") && m.contains(needle),
+                "{needle}: {m}"
+            );
+        };
+        let rsa = concat!("RSA PRIVATE", " KEY");
+        let p8 = concat!("PRIVATE", " KEY");
+        ok(pem(rsa, "MIIEpAIBAAKCAQEA\nq83vEjRWeJA="));
+        ok(pem(rsa, "MIIEpAIBAAKCAQEA").replace('\n', "\r\n"));
+        ok(pem(p8, &pkcs8(RSA_ENCRYPTION)));
+        refused(
+            pem(concat!("OPENSSH PRIVATE", " KEY"), "b3BlbnNzaC1rZXk="),
+            "OpenSSH",
+        );
+        refused(
+            pem(concat!("ENCRYPTED PRIVATE", " KEY"), "MIIFHDBOBgkq"),
+            "passphrase",
+        );
+        refused(
+            pem(
+                rsa,
+                "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMIIEpAIBAAK",
+            ),
+            "passphrase",
+        );
+        refused(pem(p8, &pkcs8(ED25519)), "Ed25519");
+        refused(pem(p8, &pkcs8(EC_PUBLIC_KEY)), "elliptic-curve");
+        refused(
+            pem(concat!("EC PRIVATE", " KEY"), "MHcCAQEE"),
+            "elliptic-curve",
+        );
+        refused(pem(p8, "bm90IGRlcg=="), "well-formed PKCS#8");
+        refused(pem(rsa, "not base64 at all!"), "not base64");
+        refused(pem("CERTIFICATE", "MIIB"), "not a private key");
+        refused(
+            format!("{}{}", pem(rsa, "QUFB"), pem(rsa, "QkJC")),
+            "2 PEM blocks",
+        );
+        refused(pem(rsa, "QUFB").replace("-----END", "x"), "cut short");
+        refused(format!("key:\n{}", pem(rsa, "QUFB")), "before or after");
+        refused("ssh-ed25519 AAAAC3Nza".into(), "not a PEM key");
+        refused(pem(rsa, &"QUFB\n".repeat(5000)), "more than 16 KiB");
+    }
+
+    #[test]
+    fn what_a_token_can_be() {
+        let pat = |t: &str| Auth::Pat { token: t.into() };
+        for t in [
+            "ghp_abcDEF123",
+            "github_pat_11AB_cd",
+            "0123456789abcdef",
+            "fake-token.1",
+        ] {
+            validate_credential(&pat(t), Some("--auth-value")).unwrap();
+        }
+        for (t, needle) in [
+            ("\u{feff}ghp_abc", "byte order mark"),
+            ("ghp_a\u{200b}bc", "zero-width space"),
+            ("ghp_abç", "ASCII"),
+            ("GH_TOKEN=ghp_abc", "assignment (GH_TOKEN=...)"),
+            ("export GH_TOKEN=ghp_abc", "no spaces"),
+            ("\"ghp_abc\"", "quotes"),
+            ("ghp_a\tb", "no spaces"),
+        ] {
+            let m = err(validate_credential(&pat(t), Some("--auth-value-stdin")));
+            assert!(
+                m.contains("--auth-value-stdin") && m.contains(needle),
+                "{t:?}: {m}"
+            );
+        }
+        // From the config, the field is named.
+        let m = err(validate_auth(&pat("a b")));
+        assert!(m.contains("auth.token"), "{m}");
+        let m = err(validate_auth(&pat(&"t".repeat(1100))));
+        assert!(m.contains("1100 characters"), "{m}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ const REPO: &str = "https://github.com/owner/repo";
 const PEM: &str = concat!(
     "-----BEGIN RSA ",
     "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-BAD-INPUT-TESTS\n",
+    "FAKEKEYFORDESKRUNBADINPUTTESTS\n",
     "-----END RSA ",
     "PRIVATE KEY-----\n",
 );
@@ -206,7 +206,133 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
         "https://github.com/enterprises/acme",
     ]);
 
+    // Credential files a careful tester tried (issue 11).
+    let file = |name: &str, text: &str| -> String {
+        let p = sb.path().join(name);
+        fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let armor = |label: &str, body: &str| {
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    };
+    let bom_token = file("bom.txt", "\u{feff}ghp_abcdef0123456789\n");
+    let zw_token = file("zw.txt", "ghp_abc\u{200b}def0123456789\n");
+    let accented_token = file("accent.txt", "ghp_abcdéf0123456789\n");
+    let assigned_token = file("env.txt", "GH_TOKEN=ghp_abcdef0123456789\n");
+    let openssh = file(
+        "id_ed25519",
+        &armor(
+            concat!("OPENSSH PRIVATE", " KEY"),
+            "b3BlbnNzaC1rZXktdjEAAAAA",
+        ),
+    );
+    let encrypted = file(
+        "enc.pem",
+        &armor(
+            concat!("ENCRYPTED PRIVATE", " KEY"),
+            "MIIFHDBOBgkqhkiG9w0BBQ0wQTAp",
+        ),
+    );
+    let ed25519 = file(
+        "ed.pem",
+        &armor(
+            concat!("PRIVATE", " KEY"),
+            "MC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ),
+    );
+    let huge_pem = file(
+        "huge.pem",
+        &armor(concat!("RSA PRIVATE", " KEY"), &"QUFB".repeat(10_000)),
+    );
+    let app_key = |key: &str| -> Vec<String> {
+        app(&[
+            "--app-id",
+            "123",
+            "--installation-id",
+            "456",
+            "--auth-value-file",
+            key,
+        ])
+    };
+    let (app_openssh, app_encrypted, app_ed25519, app_huge, app_zero) = (
+        app_key(&openssh),
+        app_key(&encrypted),
+        app_key(&ed25519),
+        app_key(&huge_pem),
+        app_key("/dev/zero"),
+    );
+
     let cases = vec![
+        // --- credentials that cannot be right, named by the flag used
+        add(
+            "token file with a BOM",
+            "x",
+            &["--auth-value-file", &bom_token],
+            "--auth-value-file",
+        ),
+        add(
+            "token file with a BOM (named)",
+            "x",
+            &["--auth-value-file", &bom_token],
+            "byte order mark",
+        ),
+        add(
+            "token with a zero-width space",
+            "x",
+            &["--auth-value-file", &zw_token],
+            "zero-width space",
+        ),
+        add(
+            "token with a non-ASCII letter",
+            "x",
+            &["--auth-value-file", &accented_token],
+            "ASCII",
+        ),
+        add(
+            "token file with GH_TOKEN=",
+            "x",
+            &["--auth-value-file", &assigned_token],
+            "GH_TOKEN=",
+        ),
+        Case {
+            stdin: "\u{feff}ghp_abcdef0123456789\n".into(),
+            ..add(
+                "stdin token with a BOM",
+                "x",
+                &["--auth-value-stdin"],
+                "--auth-value-stdin",
+            )
+        },
+        Case {
+            stdin: "t".repeat(64 * 1024),
+            ..add(
+                "64 KiB on stdin",
+                "x",
+                &["--auth-value-stdin"],
+                "more than 16 KiB",
+            )
+        },
+        add(
+            "token file /dev/zero",
+            "x",
+            &["--auth-value-file", "/dev/zero"],
+            "more than 16 KiB",
+        ),
+        add("app key /dev/zero", "x", &v(&app_zero), "more than 16 KiB"),
+        add(
+            "app key in OpenSSH format",
+            "x",
+            &v(&app_openssh),
+            "OpenSSH",
+        ),
+        add(
+            "encrypted PKCS#8 app key",
+            "x",
+            &v(&app_encrypted),
+            "passphrase",
+        ),
+        add("Ed25519 PKCS#8 app key", "x", &v(&app_ed25519), "Ed25519"),
+        add("40 KB app key", "x", &v(&app_huge), "--auth-value-file"),
         // --- names
         add("uppercase name", "Docker", &[], "invalid installation name"),
         add(

@@ -28,7 +28,7 @@ const PATH: &str = "/fuzz/config.yaml";
 const PEM: &str = concat!(
     "-----BEGIN RSA ",
     "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-FUZZ-TESTS\n",
+    "FAKEKEYFORDESKRUNFUZZTESTS\n",
     "-----END RSA ",
     "PRIVATE KEY-----\n",
 );

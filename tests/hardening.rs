@@ -355,3 +355,83 @@ fn odd_config_files_are_named_for_what_they_are() {
         }
     }
 }
+
+/// `--auth-value-stdin` on a terminal: a prompt on stderr, nothing typed is
+/// echoed, and Ctrl-C at the prompt leaves the terminal's echo on. Run in a
+/// real pseudo-terminal (python's `pty`).
+#[test]
+fn a_token_typed_on_a_terminal_is_not_echoed() {
+    let sb = Sandbox::new();
+    let script = r#"
+import os, pty, sys, termios, time, select
+exe, config, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe, "--config", config, "add", "tty-" + mode, "--repository",
+                   "https://github.com/owner/repo", "--auth-value-stdin"])
+out = b""
+def read_for(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            out += chunk
+read_for(3)
+echo_during = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+if mode == "type":
+    os.write(fd, b"ghp_typedSecret0123456789\n")
+else:
+    os.write(fd, b"\x03")
+read_for(5)
+_, status = os.waitpid(pid, 0)
+try:
+    print("echo_after", bool(termios.tcgetattr(fd)[3] & termios.ECHO))
+except OSError as e:
+    print("echo_after unknown", e)
+print(repr(out.decode(errors="replace")))
+print("echo_during", echo_during)
+print("exit", os.waitstatus_to_exitcode(status))
+"#;
+    let run = |mode: &str| -> String {
+        let o = Command::new("python3")
+            .args(["-c", script])
+            .arg(assert_cmd::cargo::cargo_bin("deskrun"))
+            .arg(&sb.config)
+            .arg(mode)
+            .env("HOME", sb.path())
+            .env_remove("DESKRUN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let typed = run("type");
+    assert!(
+        typed.contains("Paste the token (input is hidden)"),
+        "{typed}"
+    );
+    assert!(!typed.contains("ghp_typedSecret"), "echoed: {typed}");
+    assert!(typed.contains("echo_during False"), "{typed}");
+    assert!(typed.contains("exit 0"), "{typed}");
+    let config = fs::read_to_string(&sb.config).unwrap();
+    assert!(
+        config.contains("token: ghp_typedSecret0123456789"),
+        "{config}"
+    );
+
+    let interrupted = run("interrupt");
+    assert!(interrupted.contains("exit 130"), "{interrupted}");
+    assert!(interrupted.contains("echo_after True"), "{interrupted}");
+    assert!(
+        !fs::read_to_string(&sb.config)
+            .unwrap()
+            .contains("tty-interrupt")
+    );
+}

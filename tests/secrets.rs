@@ -19,7 +19,7 @@ use std::time::Duration;
 /// A recognisable fake token (no real credential looks like this).
 const SECRET: &str = "deskrun-canary-token-7f3a9c51e2";
 /// A fake GitHub App key whose lines are each recognisable.
-const PEM_LINES: [&str; 2] = ["CANARY-KEY-LINE-ONE-0000000", "CANARY-KEY-LINE-TWO-1111111"];
+const PEM_LINES: [&str; 2] = ["CANARYKEYLINEONE0000000", "CANARYKEYLINETWO1111111"];
 
 fn pem() -> String {
     // Split so that secret scanners do not flag this obviously fake key.

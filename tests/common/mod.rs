@@ -14,8 +14,8 @@ pub const TOKEN: &str = "fake-token-for-tests-0001";
 pub const PEM: &str = concat!(
     "-----BEGIN RSA ",
     "PRIVATE KEY-----\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-1\n",
-    "FAKE-KEY-FOR-DESKRUN-TESTS-LINE-2\n",
+    "FAKEKEYFORDESKRUNTESTSLINE1\n",
+    "FAKEKEYFORDESKRUNTESTSLINE2\n",
     "-----END RSA ",
     "PRIVATE KEY-----\n",
 );
