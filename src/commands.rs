@@ -16,7 +16,7 @@ use crate::output::Printer;
 use crate::progress::Progress;
 use crate::tools::{Timeouts, cache_dir};
 use crate::validate::{MAX_CREDENTIAL_BYTES, validate_credential};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read};
 

@@ -2,7 +2,7 @@ use clap::Parser;
 use deskrun::cli::{Cli, Command};
 use deskrun::error::exit_code;
 use deskrun::output::Printer;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -16,7 +16,9 @@ fn main() {
     let cli = Cli::parse();
     let uses_config = !matches!(cli.command, Command::Version | Command::Completions { .. });
     if empty_env && cli.config.is_none() && uses_config {
-        eprintln!(
+        // Never a panic on a closed stderr.
+        let _ = writeln!(
+            std::io::stderr(),
             "error: DESKRUN_CONFIG is set but empty; set it to a config file path, or unset it \
              (`unset DESKRUN_CONFIG`) to use the default config"
         );
