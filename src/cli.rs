@@ -510,6 +510,9 @@ pub struct AddArgs {
     /// Resource limit, CONTAINER.RESOURCE=QUANTITY, e.g. job.memory=8Gi (repeatable)
     #[arg(long = "limit", value_name = "CONTAINER.RESOURCE=QUANTITY")]
     pub limits: Vec<String>,
+    /// Allow an http:// GitHub Enterprise Server URL (the credential then travels unencrypted)
+    #[arg(long)]
+    pub allow_http: bool,
 
     /// Overwrite an installation of the same name (settings not given here are kept: labels, env, ...)
     #[arg(long)]

@@ -266,6 +266,7 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         dind_image: args.dind_image.clone(),
         requests: args.requests.clone(),
         limits: args.limits.clone(),
+        allow_http: args.allow_http,
     };
     let out = ops::add::add(&g.store, &req)?;
     let verb = if out.replaced { "replaced" } else { "added" };

@@ -270,6 +270,10 @@ pub struct Installation {
     /// Requests and limits of the runner, job and dind containers.
     #[serde(default, skip_serializing_if = "Resources::is_empty")]
     pub resources: Resources,
+    /// An `http://` GitHub Enterprise Server URL is allowed: the credential
+    /// then travels unencrypted (`add --allow-http`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_http: bool,
 }
 
 /// Not pinned on purpose: GitHub stops accepting runners that fall too far
@@ -396,6 +400,7 @@ impl Default for Installation {
             runner_image: None,
             dind_image: None,
             resources: Resources::default(),
+            allow_http: false,
         }
     }
 }

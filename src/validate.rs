@@ -992,6 +992,13 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
     )?;
     validate_auth(&inst.auth)?;
     let repository = normalize_repository(&inst.repository)?;
+    if repository.starts_with("http://") && !inst.allow_http {
+        input_bail!(
+            "invalid --repository {repository}: over http:// the runner's credential would cross the \
+             network unencrypted; use https://, or, for a GitHub Enterprise Server that only speaks \
+             http on a network you trust, add --allow-http (in the config: allow_http: true)"
+        );
+    }
     if matches!(inst.auth, Auth::GithubApp { .. }) && is_enterprise_url(&repository) {
         input_bail!(
             "invalid --auth-type github-app for {repository}: GitHub Apps cannot register enterprise-level \
@@ -1689,6 +1696,29 @@ mod tests {
         let mut der = vec![0x30, info.len() as u8];
         der.extend(info);
         base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    #[test]
+    fn http_enterprise_urls_need_allow_http() {
+        let mut inst = Installation {
+            repository: "http://ghe.example.com/org".into(),
+            auth: Auth::Pat {
+                token: "t0k3n".into(),
+            },
+            ..Default::default()
+        };
+        let m = err(validate_installation("x", &inst));
+        assert!(
+            m.contains("unencrypted") && m.contains("--allow-http"),
+            "{m}"
+        );
+        inst.allow_http = true;
+        validate_installation("x", &inst).unwrap();
+        // github.com is always https.
+        inst.allow_http = false;
+        inst.repository = "http://github.com/o/r".into();
+        let v = validate_installation("x", &inst).unwrap();
+        assert_eq!(v.repository, "https://github.com/o/r");
     }
 
     #[test]

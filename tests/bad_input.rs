@@ -333,6 +333,12 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
         ),
         add("Ed25519 PKCS#8 app key", "x", &v(&app_ed25519), "Ed25519"),
         add("40 KB app key", "x", &v(&app_huge), "--auth-value-file"),
+        add(
+            "http:// GitHub Enterprise URL",
+            "x",
+            &["--repository", "http://ghe.example.com/org"],
+            "--allow-http",
+        ),
         // --- names
         add("uppercase name", "Docker", &[], "invalid installation name"),
         add(

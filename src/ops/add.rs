@@ -41,6 +41,8 @@ pub struct AddRequest {
     pub requests: Vec<String>,
     /// `--limit CONTAINER.RESOURCE=QUANTITY` values.
     pub limits: Vec<String>,
+    /// `--allow-http`: an `http://` GitHub Enterprise Server URL is meant.
+    pub allow_http: bool,
 }
 
 /// An empty request (no name, URL or credential), as a base for struct
@@ -68,6 +70,7 @@ impl Default for AddRequest {
             dind_image: None,
             requests: vec![],
             limits: vec![],
+            allow_http: false,
         }
     }
 }
@@ -132,6 +135,7 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         runner_image: req.runner_image.clone(),
         dind_image: req.dind_image.clone(),
         resources: parse_resources(&req.requests, &req.limits)?,
+        allow_http: req.allow_http,
     };
     // In the flags' own words first; then everything, as for the config file.
     validate_labels("--label", &inst.labels, &inst.instance_names(&req.name))?;
