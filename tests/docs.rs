@@ -414,6 +414,7 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         dind_image: args.dind_image.clone(),
         requests: args.requests.clone(),
         limits: args.limits.clone(),
+        allow_http: args.allow_http,
     };
     deskrun::ops::add::installation_from(&req)
         .map(|_| ())

@@ -435,3 +435,90 @@ print("exit", os.waitstatus_to_exitcode(status))
             .contains("tty-interrupt")
     );
 }
+
+fn release_status(sb: &Sandbox, release: &str) -> Option<String> {
+    let st = sb.state();
+    st["clusters"].as_object()?.values().find_map(|c| {
+        c["releases"].as_object()?.iter().find_map(|(key, hist)| {
+            (key.rsplit('/').next() == Some(release))
+                .then(|| {
+                    hist.as_array()?.last()?["status"]
+                        .as_str()
+                        .map(String::from)
+                })
+                .flatten()
+        })
+    })
+}
+
+/// After a SIGKILL, deskrun's `helm upgrade` runs on and owns the release it
+/// left `pending-upgrade`. The next `up` must not roll it back under that
+/// helm: it refuses, naming the helm's pid and what to do, and repairs the
+/// release once that helm is gone.
+#[test]
+fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    sb.cmd().arg("up").assert().success();
+    sb.cmd()
+        .args(["add", "a", "--replace", "--max-runners", "3"])
+        .args([
+            "--repository",
+            "https://github.com/owner/repo",
+            "--auth-value-stdin",
+        ])
+        .write_stdin(format!("{TOKEN}\n"))
+        .assert()
+        .success();
+    // The upgrade writes pending-upgrade, then hangs.
+    sb.set_faults(serde_json::json!([
+        {"tool": "helm", "match": "upgrade --install a ", "nth": 0, "action": "interrupt"},
+    ]));
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
+    for (k, v) in sb.cmd().get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let mut up = c
+        .arg("up")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while release_status(&sb, "a").as_deref() != Some("pending-upgrade") {
+        assert!(Instant::now() < until, "the upgrade never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.kill().unwrap(); // SIGKILL: its helm (own process group) runs on
+    up.wait().unwrap();
+    sb.clear_faults();
+    sb.reset_calls();
+
+    let o = sb.cmd().arg("up").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("still working on it"), "{err}");
+    let pid: i32 = err
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in: {err}"));
+    assert!(err.contains(&format!("kill {pid}")), "{err}");
+    assert!(
+        !sb.calls().iter().any(|c| c.subcommand() == "rollback"),
+        "rolled back under a live helm"
+    );
+    assert_eq!(release_status(&sb, "a").as_deref(), Some("pending-upgrade"));
+
+    // Once that helm is gone, `up` repairs the release.
+    // SAFETY: kill has no memory-safety preconditions; the pid is the orphan.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    sb.cmd().arg("up").assert().success();
+    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
+    assert!(sb.calls().iter().any(|c| c.subcommand() == "rollback"));
+}

@@ -454,7 +454,49 @@ fn verb(action: &Action) -> &'static str {
     }
 }
 
+/// A helm process on this machine that is still changing `release` in
+/// `context`: after a SIGKILL, deskrun's `helm upgrade` (its own process
+/// group) runs on, and the release it left `pending-*` is still its own.
+fn live_helm_on(release: &str, context: &str) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+        // `helm ...`, or an interpreter running a script called helm.
+        let Some(i) = argv.iter().take(2).position(|a| {
+            std::path::Path::new(std::ffi::OsStr::from_bytes(a)).file_name()
+                == Some("helm".as_ref())
+        }) else {
+            continue;
+        };
+        let has = |s: &str| argv[i + 1..].iter().any(|a| *a == s.as_bytes());
+        let changes = ["upgrade", "install", "rollback", "uninstall"]
+            .iter()
+            .any(|c| has(c));
+        if pid != me && changes && has(release) && has(context) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
 fn repair(kube: &Kube, release: &str, repair: Option<&Repair>) -> Result<()> {
+    if repair.is_some()
+        && let Some(pid) = live_helm_on(release, &kube.cluster.context())
+    {
+        anyhow::bail!(
+            "release {release} was left half-done, and a helm process (pid {pid}) is still working \
+             on it, probably started by an earlier deskrun that was killed; repairing the release now \
+             would race it. Wait for it to end (helm stops at its --timeout) or stop it with \
+             `kill {pid}`, then run `deskrun up` again"
+        );
+    }
     match repair {
         None => Ok(()),
         Some(Repair::UninstallFirst) => kube.uninstall(
