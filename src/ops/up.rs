@@ -475,7 +475,7 @@ fn live_helm_on(release: &str, context: &str) -> Option<u32> {
         }) else {
             continue;
         };
-        let has = |s: &str| argv[i + 1..].iter().any(|a| *a == s.as_bytes());
+        let has = |s: &str| argv[i + 1..].contains(&s.as_bytes());
         let changes = ["upgrade", "install", "rollback", "uninstall"]
             .iter()
             .any(|c| has(c));
