@@ -480,7 +480,7 @@ fn with_session<T>(g: &Globals, steps: bool, f: impl FnOnce(&Session) -> Result<
         store: &g.store,
         runner: &runner,
         progress: &progress,
-        timeouts: Timeouts::from_env(),
+        timeouts: Timeouts::from_env()?,
         cache_dir: cache_dir(),
     };
     f(&session)

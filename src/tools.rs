@@ -144,7 +144,12 @@ pub fn check_tools(
                     .run(
                         &Invocation::new(format!("check {} version", tool.name), tool.name)
                             .args(tool.version_args.iter().copied())
-                            .timeout(Timeouts::from_env().limit(Duration::from_secs(30))),
+                            // Checked by every session first: a bad value never gets here.
+                            .timeout(
+                                Timeouts::from_env()
+                                    .unwrap_or_default()
+                                    .limit(Duration::from_secs(30)),
+                            ),
                     )
                     .map_err(anyhow::Error::new)?;
                 let version = parse_version(&out.stdout)
@@ -228,22 +233,34 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// Every timeout capped at `DESKRUN_CALL_TIMEOUT` seconds when set (slow
-    /// or test machines).
-    pub fn from_env() -> Self {
+    /// or test machines). A value that is not a number of seconds from 0.001
+    /// to a day (`inf`, `1e30`, `abc`, `0`, `-1`, empty) is an input error
+    /// naming the variable, rather than a panic or silently ignored.
+    pub fn from_env() -> Result<Self> {
         let mut t = Timeouts::default();
-        if let Some(secs) = std::env::var("DESKRUN_CALL_TIMEOUT")
+        let Some(raw) = std::env::var_os("DESKRUN_CALL_TIMEOUT") else {
+            return Ok(t);
+        };
+        const MAX_SECS: f64 = 86_400.0;
+        let raw = raw.to_string_lossy();
+        let secs = raw
+            .trim()
+            .parse::<f64>()
             .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|s| *s > 0.0)
-        {
-            let cap = Duration::from_secs_f64(secs);
-            t.query = t.query.min(cap);
-            t.kubectl = t.kubectl.min(cap);
-            t.helm_wait = t.helm_wait.min(cap);
-            t.cluster = t.cluster.min(cap);
-            t.cap = Some(cap);
-        }
-        t
+            .filter(|s| s.is_finite() && *s >= 0.001 && *s <= MAX_SECS);
+        let Some(secs) = secs else {
+            return Err(crate::error::input(format!(
+                "invalid DESKRUN_CALL_TIMEOUT {raw:?}: give the most seconds one tool call may take, \
+                 a number from 0.001 to {MAX_SECS} (e.g. DESKRUN_CALL_TIMEOUT=120), or unset it"
+            )));
+        };
+        let cap = Duration::from_secs_f64(secs);
+        t.query = t.query.min(cap);
+        t.kubectl = t.kubectl.min(cap);
+        t.helm_wait = t.helm_wait.min(cap);
+        t.cluster = t.cluster.min(cap);
+        t.cap = Some(cap);
+        Ok(t)
     }
 
     /// `d`, but no more than `DESKRUN_CALL_TIMEOUT`.

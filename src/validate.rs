@@ -1342,6 +1342,7 @@ pub fn validate_registry_host(raw: &str) -> Result<String> {
 /// two installations produce the same scale-set name.
 pub fn validate_config(config: &Config) -> Result<Config> {
     validate_cluster(&config.cluster)?;
+    validate_host_paths(config)?;
     let mut installations = BTreeMap::new();
     let mut owners: BTreeMap<String, &str> = BTreeMap::new();
     for (name, inst) in &config.installations {
@@ -1369,6 +1370,152 @@ pub fn validate_config(config: &Config) -> Result<Config> {
         },
         installations,
     })
+}
+
+/// Host folders the kind node must never mount (it mounts each at the same
+/// path inside the node, over the node's own) nor hand to a job: the system
+/// itself. Refused exactly.
+const SYSTEM_DIRS: [&str; 24] = [
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/cache",
+    "/var/lib",
+    "/var/tmp",
+];
+/// Trees refused with everything in them: the kernel's and the system's
+/// files, sockets of the host's daemons (`/var/run/docker.sock`), and the
+/// data of the host's own Docker, containerd and kubelet.
+const SYSTEM_TREES: [&str; 16] = [
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/lib/kubelet",
+];
+
+/// `path` with the symlinks of its longest existing prefix resolved: what
+/// the kind node would really mount (a link to `/` is `/`).
+pub fn resolve_host_path(path: &str) -> String {
+    let mut existing = std::path::Path::new(path);
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return out.to_string_lossy().into_owned();
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return path.to_string(),
+        }
+    }
+}
+
+/// Refuse a host folder that is (or, through links, resolves to) a system
+/// folder.
+fn check_host_dir(field: &str, given: &str, real: &str) -> Result<()> {
+    let via = if real == given {
+        String::new()
+    } else {
+        format!(" (a link to {real})")
+    };
+    if SYSTEM_DIRS.contains(&real) {
+        input_bail!(
+            "invalid {field} {given:?}{via}: it is a system folder; the kind node would mount it over \
+             its own and jobs could change it. Choose a dedicated folder, e.g. /var/cache/deskrun/NAME"
+        );
+    }
+    if let Some(tree) = SYSTEM_TREES.iter().find(|t| is_under(real, t)) {
+        input_bail!(
+            "invalid {field} {given:?}{via}: it is inside {tree}, which belongs to the system or to \
+             the host's own daemons; choose a dedicated folder, e.g. /var/cache/deskrun/NAME"
+        );
+    }
+    Ok(())
+}
+
+/// Host paths across the whole config, symlinks resolved: no system folder
+/// as the cache root or a cache; no cache on, above or inside the cache
+/// root (a job would see every other instance's caches, or deskrun's own
+/// folders); and no host folder that is the Docker data directory of two
+/// runners at once (two dockerd on one data directory corrupt it).
+pub fn validate_host_paths(config: &Config) -> Result<()> {
+    let root = normalize_abs_path("cluster.cache_root", &config.cluster.cache_root)?;
+    let root_real = resolve_host_path(&root);
+    check_host_dir("cluster.cache_root", &root, &root_real)?;
+    let mut docker_dirs: BTreeMap<String, String> = BTreeMap::new();
+    for (name, inst) in &config.installations {
+        for cache in &inst.caches {
+            let Some(host) = &cache.host_path else {
+                continue;
+            };
+            let host = normalize_abs_path("cache host path", host)
+                .map_err(|e| input(format!("installation {name:?}: {e}")))?;
+            let real = resolve_host_path(&host);
+            let field = format!("cache host path of installation {name:?}");
+            check_host_dir(&field, &host, &real)?;
+            if is_under(&real, &root_real) || is_under(&root_real, &real) {
+                input_bail!(
+                    "invalid {field} {host:?}: it is the cache root {root} or overlaps it, so a job would \
+                     see the caches of every other instance; use --cache {} (a folder deskrun makes in \
+                     the cache root) or a folder outside it",
+                    cache.path
+                );
+            }
+            if is_docker_data_dir(&cache.path) {
+                if inst.instances > 1 {
+                    input_bail!(
+                        "invalid {field} {host:?}: it is the Docker data directory ({}) of all {} \
+                         instances at once, and two dockerd on one data directory corrupt it; drop the \
+                         host path (each instance then gets its own folder) or use --instances 1",
+                        cache.path,
+                        inst.instances
+                    );
+                }
+                if let Some(other) = docker_dirs.insert(real.clone(), name.clone()) {
+                    input_bail!(
+                        "invalid {field} {host:?}: installation {other:?} uses the same host folder as \
+                         its Docker data directory, and two dockerd on one data directory corrupt it; \
+                         give each installation its own folder"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1696,6 +1843,109 @@ mod tests {
         let mut der = vec![0x30, info.len() as u8];
         der.extend(info);
         base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    #[test]
+    fn host_paths_that_must_never_be_mounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        let root = format!("{d}/cache-root");
+        std::fs::create_dir_all(&root).unwrap();
+        let link_to_root_dir = format!("{d}/slash");
+        std::os::unix::fs::symlink("/", &link_to_root_dir).unwrap();
+        let link_to_etc = format!("{d}/etc-link");
+        std::os::unix::fs::symlink("/etc", &link_to_etc).unwrap();
+        let config = |caches: Vec<(&str, &str, &str)>, instances: u32| {
+            let mut c = Config::default();
+            c.cluster.cache_root = root.clone();
+            for (name, host, path) in caches {
+                let inst = c.installations.entry(name.into()).or_insert(Installation {
+                    repository: "https://github.com/o/r".into(),
+                    auth: Auth::Pat {
+                        token: "t0k3n".into(),
+                    },
+                    instances,
+                    min_runners: 1,
+                    max_runners: 1,
+                    ..Default::default()
+                });
+                inst.caches.push(Cache {
+                    path: path.into(),
+                    host_path: Some(host.into()),
+                });
+            }
+            c
+        };
+        let refused = |c: Config, needle: &str| {
+            let m = err(validate_host_paths(&c));
+            assert!(m.contains(needle), "{needle}: {m}");
+        };
+        for host in [
+            "/etc",
+            "/proc/1",
+            "/sys",
+            "/dev/shm",
+            "/usr",
+            "/var",
+            "/var/lib/containerd",
+            "/var/run/docker.sock",
+            "/var/lib/docker/volumes",
+            "/tmp",
+            "/home",
+        ] {
+            refused(
+                config(vec![("a", host, "/c")], 1),
+                "invalid cache host path",
+            );
+        }
+        refused(
+            config(vec![("a", &link_to_root_dir, "/c")], 1),
+            "a link to /",
+        );
+        refused(
+            config(vec![("a", &format!("{link_to_etc}/x"), "/c")], 1),
+            "inside /etc",
+        );
+        refused(config(vec![("a", &root, "/c")], 1), "cache root");
+        refused(
+            config(vec![("a", &format!("{root}/other"), "/c")], 1),
+            "cache root",
+        );
+        refused(config(vec![("a", &d, "/c")], 1), "cache root");
+        let docker = format!("{d}/docker");
+        refused(
+            config(
+                vec![
+                    ("a", &docker, "/var/lib/docker"),
+                    ("b", &docker, "/var/lib/docker"),
+                ],
+                1,
+            ),
+            "installation \"a\" uses the same host folder",
+        );
+        refused(
+            config(vec![("a", &docker, "/var/lib/docker")], 2),
+            "all 2 instances",
+        );
+        // Fine: a dedicated folder each, and the same folder for a non-Docker cache.
+        validate_host_paths(&config(
+            vec![
+                ("a", &docker, "/var/lib/docker"),
+                ("b", &format!("{d}/docker-b"), "/var/lib/docker"),
+            ],
+            1,
+        ))
+        .unwrap();
+        validate_host_paths(&config(vec![("a", "/srv/ci/npm", "/root/.npm")], 1)).unwrap();
+        // The cache root itself.
+        for bad in ["/etc", "/var/lib", "/tmp", &link_to_root_dir] {
+            let mut c = Config::default();
+            c.cluster.cache_root = bad.to_string();
+            err(validate_host_paths(&c));
+        }
+        let mut c = Config::default();
+        c.cluster.cache_root = "/var/cache/deskrun".into();
+        validate_host_paths(&c).unwrap();
     }
 
     #[test]

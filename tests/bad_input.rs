@@ -262,7 +262,57 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
         app_key("/dev/zero"),
     );
 
+    // Host folders that must never be mounted (issue 11).
+    let slash_link = sb.path().join("slash");
+    let _ = std::os::unix::fs::symlink("/", &slash_link);
+    let slash_cache = format!("{}:/c", slash_link.display());
+    let root_cache = format!("{}:/c", sb.cache_root.display());
+    let docker_elsewhere = format!("{}/docker-shared:/var/lib/docker", sb.path().display());
+
     let cases = vec![
+        // --- host folders
+        add(
+            "cache host /etc",
+            "x",
+            &["--cache", "/etc:/c"],
+            "system folder",
+        ),
+        add(
+            "cache host inside /proc",
+            "x",
+            &["--cache", "/proc/1:/c"],
+            "inside /proc",
+        ),
+        add(
+            "cache host /var/lib/containerd",
+            "x",
+            &["--cache", "/var/lib/containerd:/c"],
+            "/var/lib/containerd",
+        ),
+        add(
+            "cache host the docker socket",
+            "x",
+            &["--cache", "/var/run/docker.sock:/s"],
+            "/var/run",
+        ),
+        add(
+            "cache host a link to /",
+            "x",
+            &["--cache", &slash_cache],
+            "a link to /",
+        ),
+        add(
+            "cache host the cache root",
+            "x",
+            &["--cache", &root_cache],
+            "cache root",
+        ),
+        add(
+            "one docker data dir for 2 instances",
+            "x",
+            &["--instances", "2", "--cache", &docker_elsewhere],
+            "all 2 instances",
+        ),
         // --- credentials that cannot be right, named by the flag used
         add(
             "token file with a BOM",
@@ -908,6 +958,8 @@ fn bad_files() -> Vec<(&'static str, String, &'static str)> {
         ("namespace a YAML 1.1 boolean", format!("{GOOD}cluster:\n  namespace: \"off\"\n"), "cluster.namespace"),
         ("relative cache root", format!("{GOOD}cluster:\n  cache_root: cache\n"), "cluster.cache_root"),
         ("cache root /", format!("{GOOD}cluster:\n  cache_root: /\n"), "cluster.cache_root"),
+        ("cache root /etc", format!("{GOOD}cluster:\n  cache_root: /etc\n"), "cluster.cache_root"),
+        ("cache root /var/lib", format!("{GOOD}cluster:\n  cache_root: /var/lib\n"), "cluster.cache_root"),
         ("empty chart source", format!("{GOOD}cluster:\n  scale_set_chart: {{source: '', version: 0.14.2}}\n"), "cluster.scale_set_chart.source"),
         ("chart without version", format!("{GOOD}cluster:\n  controller_chart: {{source: /charts/c}}\n"), "cluster.controller_chart"),
         ("NUL byte", "version: 1\n\0\n".into(), "config file"),

@@ -455,9 +455,32 @@ fn release_status(sb: &Sandbox, release: &str) -> Option<String> {
 /// left `pending-upgrade`. The next `up` must not roll it back under that
 /// helm: it refuses, naming the helm's pid and what to do, and repairs the
 /// release once that helm is gone.
+/// Kills, when dropped, every process whose command line names the sandbox
+/// (the orphaned fake helm), so a failing test leaves none behind.
+struct KillOrphans(std::path::PathBuf);
+
+impl Drop for KillOrphans {
+    fn drop(&mut self) {
+        let needle = self.0.to_string_lossy().into_owned();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if pid != std::process::id() as i32
+                && String::from_utf8_lossy(&cmdline).contains(&needle)
+            {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 #[test]
 fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
     let sb = Sandbox::new();
+    let _orphans = KillOrphans(sb.path().to_path_buf());
     sb.add("a", &[]);
     sb.cmd().arg("up").assert().success();
     sb.cmd()
@@ -521,4 +544,115 @@ fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
     sb.cmd().arg("up").assert().success();
     assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
     assert!(sb.calls().iter().any(|c| c.subcommand() == "rollback"));
+}
+
+/// `render --output-dir` never writes through a symlink planted in the
+/// folder (with `--show-secrets` it would put the token wherever the link
+/// points), nor into a FIFO; it says what it refused. A plain re-render over
+/// its own files works.
+#[test]
+fn render_output_dir_refuses_planted_links() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    let out = sb.path().join("rendered");
+    let victim = sb.path().join("victim.txt");
+    let render = || {
+        sb.cmd()
+            .args(["render", "--show-secrets", "--output-dir"])
+            .arg(&out)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap()
+    };
+    assert!(render().status.success());
+    assert!(render().status.success(), "re-render over its own files");
+    let values = out.join("a/values.yaml");
+    assert!(fs::read_to_string(&values).unwrap().contains(TOKEN));
+
+    // A link at the file.
+    fs::write(&victim, "keep me").unwrap();
+    fs::remove_file(&values).unwrap();
+    std::os::unix::fs::symlink(&victim, &values).unwrap();
+    let o = render();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("symbolic link") && err.contains(victim.to_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+    assert_eq!(
+        fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+
+    // A link at the instance's folder.
+    fs::remove_dir_all(out.join("a")).unwrap();
+    let elsewhere = sb.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("a")).unwrap();
+    let o = render();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        fs::read_dir(&elsewhere).unwrap().next().is_none(),
+        "wrote through the folder link"
+    );
+
+    // A FIFO at the file: refused, not blocked on.
+    fs::remove_file(out.join("a")).unwrap();
+    fs::create_dir_all(out.join("a")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&values)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let o = render();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", show(&o));
+    let stray: Vec<_> = fs::read_dir(out.join("a"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".deskrun-render-")
+        })
+        .collect();
+    assert!(stray.is_empty());
+}
+
+/// `DESKRUN_CALL_TIMEOUT` that is not a number of seconds is an input error
+/// naming the variable, before any tool runs (it used to panic on `inf` and
+/// ignore `abc`, `0`, `-1` and an empty value).
+#[test]
+fn a_bad_call_timeout_is_named() {
+    let sb = Sandbox::new();
+    sb.add("a", &[]);
+    for bad in ["inf", "1e30", "NaN", "abc", "0", "-1", "", "86401"] {
+        sb.reset_calls();
+        let o = sb
+            .cmd()
+            .env("DESKRUN_CALL_TIMEOUT", bad)
+            .arg("status")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("invalid DESKRUN_CALL_TIMEOUT"),
+            "{bad:?}: {}",
+            show(&o)
+        );
+        assert!(sb.calls().is_empty(), "{bad:?}: a tool ran");
+    }
+    let o = sb
+        .cmd()
+        .env("DESKRUN_CALL_TIMEOUT", "30.5")
+        .args(["up", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
 }

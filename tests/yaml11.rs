@@ -176,8 +176,9 @@ fn everything_deskrun_writes_reads_the_same_in_yaml_1_1() {
 
     let mut files = vec![config.clone(), list];
     files_under(&out, &mut files);
-    // kind config, controller, 13 scale sets, 9 hook extensions, config, list.
-    assert_eq!(files.len(), 1 + 1 + 13 + 9 + 2, "{files:?}");
+    // kind config, registry mirrors, controller, 13 scale sets, 9 hook
+    // extensions, config, list.
+    assert_eq!(files.len(), 1 + 1 + 1 + 13 + 9 + 2, "{files:?}");
     let yaml11 = yaml11_load(&files);
     for (path, doc11) in files.iter().zip(&yaml11) {
         assert_eq!(

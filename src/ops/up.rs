@@ -454,12 +454,20 @@ fn verb(action: &Action) -> &'static str {
     }
 }
 
+/// The kubeconfig a process with this environment uses: `KUBECONFIG`, else
+/// `$HOME/.kube/config` (a context name means a cluster only within one).
+fn kubeconfig_in(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var("KUBECONFIG").or_else(|| var("HOME").map(|h| format!("{h}/.kube/config")))
+}
+
 /// A helm process on this machine that is still changing `release` in
-/// `context`: after a SIGKILL, deskrun's `helm upgrade` (its own process
-/// group) runs on, and the release it left `pending-*` is still its own.
+/// `context` of our kubeconfig: after a SIGKILL, deskrun's `helm upgrade`
+/// (its own process group) runs on, and the release it left `pending-*` is
+/// still its own.
 fn live_helm_on(release: &str, context: &str) -> Option<u32> {
     use std::os::unix::ffi::OsStrExt;
     let me = std::process::id();
+    let ours = kubeconfig_in(|k| std::env::var(k).ok());
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -480,7 +488,18 @@ fn live_helm_on(release: &str, context: &str) -> Option<u32> {
             .iter()
             .any(|c| has(c));
         if pid != me && changes && has(release) && has(context) {
-            return Some(pid);
+            // Another kubeconfig: another cluster of the same name. An
+            // environment we may not read counts as ours.
+            let theirs = std::fs::read(entry.path().join("environ")).ok().map(|env| {
+                kubeconfig_in(|k| {
+                    env.split(|b| *b == 0)
+                        .find_map(|kv| kv.strip_prefix(format!("{k}=").as_bytes()))
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+            });
+            if theirs.is_none_or(|t| t == ours) {
+                return Some(pid);
+            }
         }
     }
     None
