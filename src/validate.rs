@@ -1468,15 +1468,20 @@ fn check_host_dir(field: &str, given: &str, real: &str) -> Result<()> {
 }
 
 /// Host paths across the whole config, symlinks resolved: no system folder
-/// as the cache root or a cache; no cache on, above or inside the cache
-/// root (a job would see every other instance's caches, or deskrun's own
-/// folders); and no host folder that is the Docker data directory of two
+/// as the cache root or a cache; no cache on or above the cache root, nor
+/// inside the folder deskrun keeps there for an instance (a job would see
+/// other instances' caches); and no host folder that is the Docker data directory of two
 /// runners at once (two dockerd on one data directory corrupt it).
 pub fn validate_host_paths(config: &Config) -> Result<()> {
     let root = normalize_abs_path("cluster.cache_root", &config.cluster.cache_root)?;
     let root_real = resolve_host_path(&root);
     check_host_dir("cluster.cache_root", &root, &root_real)?;
     let mut docker_dirs: BTreeMap<String, String> = BTreeMap::new();
+    let instances: BTreeSet<String> = config
+        .installations
+        .iter()
+        .flat_map(|(name, inst)| inst.instance_names(name))
+        .collect();
     for (name, inst) in &config.installations {
         for cache in &inst.caches {
             let Some(host) = &cache.host_path else {
@@ -1487,12 +1492,23 @@ pub fn validate_host_paths(config: &Config) -> Result<()> {
             let real = resolve_host_path(&host);
             let field = format!("cache host path of installation {name:?}");
             check_host_dir(&field, &host, &real)?;
-            if is_under(&real, &root_real) || is_under(&root_real, &real) {
+            if is_under(&root_real, &real) {
                 input_bail!(
-                    "invalid {field} {host:?}: it is the cache root {root} or overlaps it, so a job would \
-                     see the caches of every other instance; use --cache {} (a folder deskrun makes in \
-                     the cache root) or a folder outside it",
+                    "invalid {field} {host:?}: it is the cache root {root} or a folder above it, so a job \
+                     would see the caches of every other instance; use --cache {} (a folder deskrun makes \
+                     in the cache root) or a folder of its own",
                     cache.path
+                );
+            }
+            // Inside the root, the folders `<root>/<instance>` are deskrun's.
+            let inside = real
+                .strip_prefix(&root_real)
+                .and_then(|r| r.strip_prefix('/'))
+                .and_then(|r| r.split('/').next());
+            if let Some(owner) = inside.filter(|first| instances.contains(*first)) {
+                input_bail!(
+                    "invalid {field} {host:?}: it is inside {root}/{owner}, the folder deskrun keeps for \
+                     the caches of instance {owner:?}; choose a folder of its own"
                 );
             }
             if is_docker_data_dir(&cache.path) {
@@ -1877,7 +1893,16 @@ mod tests {
             c
         };
         let refused = |c: Config, needle: &str| {
-            let m = err(validate_host_paths(&c));
+            let r = validate_host_paths(&c);
+            assert!(
+                r.is_err(),
+                "accepted ({needle}): {:?}",
+                c.installations
+                    .values()
+                    .map(|i| &i.caches)
+                    .collect::<Vec<_>>()
+            );
+            let m = err(r);
             assert!(m.contains(needle), "{needle}: {m}");
         };
         for host in [
@@ -1908,9 +1933,10 @@ mod tests {
         );
         refused(config(vec![("a", &root, "/c")], 1), "cache root");
         refused(
-            config(vec![("a", &format!("{root}/other"), "/c")], 1),
-            "cache root",
+            config(vec![("a", &format!("{root}/a/cache-0"), "/c")], 1),
+            "instance \"a\"",
         );
+        validate_host_paths(&config(vec![("a", &format!("{root}/shared/x"), "/c")], 1)).unwrap();
         refused(config(vec![("a", &d, "/c")], 1), "cache root");
         let docker = format!("{d}/docker");
         refused(
