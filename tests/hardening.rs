@@ -656,3 +656,108 @@ fn a_bad_call_timeout_is_named() {
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));
 }
+
+/// Processes whose command line names the sandbox (its fake tools).
+fn sandbox_processes(sb: &Sandbox) -> Vec<String> {
+    let needle = sb.path().to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle) && !c.contains("deskrun"))
+        .collect()
+}
+
+/// A terminal hang-up (an ssh drop) stops `up` like Ctrl-C: the running
+/// helm is stopped with it (no orphan), exit 130, and the next `up`
+/// repairs the release it left pending.
+#[test]
+fn a_hang_up_during_up_stops_its_tools() {
+    let sb = Sandbox::new();
+    let _orphans = KillOrphans(sb.path().to_path_buf());
+    sb.add("a", &[]);
+    sb.set_faults(serde_json::json!([
+        {"tool": "helm", "match": "upgrade --install a ", "nth": 0, "action": "interrupt"},
+    ]));
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
+    for (k, v) in sb.cmd().get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let up = c
+        .arg("up")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while release_status(&sb, "a").as_deref() != Some("pending-install") {
+        assert!(Instant::now() < until, "the install never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill has no memory-safety preconditions; the pid is our child.
+    unsafe { libc::kill(up.id() as i32, libc::SIGHUP) };
+    let o = up.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", show(&o));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sandbox_processes(&sb),
+        Vec::<String>::new(),
+        "tools left running"
+    );
+    sb.clear_faults();
+    sb.cmd().arg("up").assert().success();
+    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
+}
+
+/// `deskrun up 2>&1 | head -1`: the reader goes away after one line; `up`
+/// still does all its work, never aborts (134), and leaves no tool running.
+#[test]
+fn up_piped_into_head_finishes_its_work() {
+    let sb = Sandbox::new();
+    let _orphans = KillOrphans(sb.path().to_path_buf());
+    sb.add("a", &[]);
+    sb.add("b", &["--mode", "dind"]);
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("\"$0\" up 2>&1 | head -1; exit \"${PIPESTATUS[0]}\"")
+        .arg(assert_cmd::cargo::cargo_bin("deskrun"))
+        .envs(
+            sb.cmd()
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env_remove("DESKRUN_CALL_TIMEOUT")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "{}",
+        show(&o)
+    );
+    // `up` went on after the pipe closed: both releases are deployed.
+    let until = Instant::now() + Duration::from_secs(60);
+    while release_status(&sb, "b").as_deref() != Some("deployed") {
+        assert!(
+            Instant::now() < until,
+            "up stopped when its reader went away"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
+    // The next `up` finds nothing to do, and no tool was left behind.
+    let o = sb.cmd().arg("up").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("nothing to do"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(sandbox_processes(&sb), Vec::<String>::new());
+}
