@@ -1458,7 +1458,9 @@ fn check_host_dir(field: &str, given: &str, real: &str) -> Result<()> {
              its own and jobs could change it. Choose a dedicated folder, e.g. /var/cache/deskrun/NAME"
         );
     }
-    if let Some(tree) = SYSTEM_TREES.iter().find(|t| is_under(real, t)) {
+    // A folder in /dev/shm is RAM on purpose (`up` warns about tmpfs).
+    let in_shm = real.starts_with("/dev/shm/");
+    if let Some(tree) = SYSTEM_TREES.iter().find(|t| is_under(real, t) && !in_shm) {
         input_bail!(
             "invalid {field} {given:?}{via}: it is inside {tree}, which belongs to the system or to \
              the host's own daemons; choose a dedicated folder, e.g. /var/cache/deskrun/NAME"
@@ -1905,11 +1907,13 @@ mod tests {
             let m = err(r);
             assert!(m.contains(needle), "{needle}: {m}");
         };
+        validate_host_paths(&config(vec![("a", "/dev/shm/ci", "/c")], 1)).unwrap();
         for host in [
             "/etc",
             "/proc/1",
             "/sys",
             "/dev/shm",
+            "/dev/sda",
             "/usr",
             "/var",
             "/var/lib/containerd",
