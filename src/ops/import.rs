@@ -429,7 +429,7 @@ mod tests {
         let file = go_file(
             dir.path(),
             r#"{"cluster_name": "old", "installations": {
-              "n": {"Repository": "https://github.com/o/r", "ContainerMode": "cached-privileged-kubernetes",
+              "node": {"Repository": "https://github.com/o/r", "ContainerMode": "cached-privileged-kubernetes",
                 "MinRunners": 0, "MaxRunners": 1, "Instances": 1,
                 "CachePaths": [{"Target": "/var/lib/docker", "Source": "/host-cache/deskrun/var-lib-docker"}],
                 "Mounts": [{"Source": "/srv/x", "Target": "/x", "Type": "DirectoryOrCreate"}],
@@ -448,7 +448,7 @@ mod tests {
             "{}",
             r.refused[0].reason
         );
-        let n = &store.load().unwrap().installations["n"];
+        let n = &store.load().unwrap().installations["node"];
         let home = dirs::home_dir().unwrap();
         assert_eq!(
             n.caches[0].host_path.as_deref(),
