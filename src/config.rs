@@ -518,7 +518,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             _ => {
                 return Err(input(format!(
                     "config file {file}: unsupported `version: {}`; expected {CONFIG_VERSION}",
-                    serde_yaml::to_string(v).unwrap_or_default().trim()
+                    crate::yaml::to_string(v).unwrap_or_default().trim()
                 )));
             }
         },

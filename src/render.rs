@@ -931,7 +931,7 @@ impl Rendered {
             let shown = DisplayValues::new(&inst.values, show_secrets);
             let mut files = vec![RenderedFile {
                 path: format!("{}/values.yaml", inst.instance),
-                text: serde_yaml::to_string(&shown)?,
+                text: crate::yaml::to_string(&shown)?,
             }];
             if let Some(cm) = &inst.hook_extension {
                 files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);

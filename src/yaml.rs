@@ -307,6 +307,33 @@ mod tests {
         "<<",
     ];
 
+    /// One place: every YAML deskrun writes goes through this module. A new
+    /// `serde_yaml::to_string` elsewhere would write YAML 1.2 again.
+    #[test]
+    fn no_other_yaml_writer_in_the_source() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("yaml.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for w in ["serde_yaml::to_string", "serde_yaml::to_writer"] {
+                        if text.contains(w) {
+                            out.push(format!("{}: {w}", p.display()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found.is_empty(), "use crate::yaml::to_string: {found:?}");
+    }
+
     #[test]
     fn every_yaml11_non_string_is_quoted() {
         for s in YAML11_NON_STRINGS {

@@ -589,6 +589,8 @@ proptest! {
                     glibc_compat: false,
                     node: None,
                     auth: Auth::Pat { token: "abcdefgh".into() },
+                    // An http:// GitHub Enterprise URL needs the user's say-so.
+                    allow_http: u.starts_with("http://"),
                     ..Default::default()
                 };
                 let mut config = Config::default();
