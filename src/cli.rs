@@ -147,6 +147,26 @@ Examples:
         output: StatusFormat,
     },
 
+    /// Check this machine, the cluster and every credential before the first job (read-only)
+    #[command(after_help = "\
+Examples:
+  deskrun doctor
+  deskrun doctor docker-runner
+  deskrun doctor --offline          # host and cluster only; GitHub is not contacted
+  deskrun doctor --output json | jq '.checks[] | select(.status != \"ok\")'
+
+Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed, 2 for bad usage.")]
+    Doctor {
+        /// Installations whose credentials to check [default: all]
+        names: Vec<String>,
+        /// Do not contact GitHub (each installation's GitHub check is reported as skipped)
+        #[arg(long)]
+        offline: bool,
+        /// Output format
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+    },
+
     /// Create, delete or inspect the kind cluster, or choose an existing cluster
     #[command(
         subcommand,
@@ -275,6 +295,10 @@ pub struct UpArgs {
     /// Scale-set chart: an oci:// reference or a local chart directory
     #[arg(long, value_name = "SOURCE", allow_hyphen_values = true)]
     pub scale_set_chart: Option<String>,
+
+    /// Do not ask GitHub first whether the credentials of the installations about to be deployed work
+    #[arg(long, env = "DESKRUN_SKIP_GITHUB_CHECK")]
+    pub skip_github_check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,11 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
         Command::Status(args) => status(&g, args),
         Command::Logs(args) => logs(&g, args),
         Command::Jobs { name, output } => jobs(&g, name.as_deref(), output),
+        Command::Doctor {
+            names,
+            offline,
+            output,
+        } => doctor(&g, names, offline, output),
         Command::Cluster(cmd) => cluster(&g, cmd),
         Command::Config(ConfigCommand::Import { file, replace }) => {
             config_import(&g, file, replace)
@@ -498,7 +503,9 @@ fn up(g: &Globals, args: UpArgs) -> Result<()> {
         },
     };
     go_config_hint(g);
-    let report = with_session(g, true, |s| ops::up::up(s, &opts))?;
+    let api = crate::github::Http::default();
+    let github = (!args.skip_github_check).then_some(&api as &dyn crate::github::GithubApi);
+    let report = with_session(g, true, |s| ops::up::up_with(s, &opts, github))?;
     for notice in &report.notices {
         g.out.note(format!("note: {notice}"));
     }
@@ -685,6 +692,39 @@ fn jobs(g: &Globals, name: Option<&str>, format: StatusFormat) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A check failed: exit 1 after the report is printed, without an `error:` line.
+#[derive(Debug)]
+pub struct ChecksFailed;
+
+impl std::fmt::Display for ChecksFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a check failed")
+    }
+}
+
+impl std::error::Error for ChecksFailed {}
+
+fn doctor(g: &Globals, names: Vec<String>, offline: bool, format: StatusFormat) -> Result<()> {
+    let opts = ops::doctor::DoctorOptions { names, offline };
+    let api = crate::github::Http::default();
+    // Doctor reads, it does not act: no step lines.
+    let report = with_session(g, false, |s| {
+        ops::doctor::doctor(s, &crate::host::RealHost, &api, &opts)
+    })?;
+    match format {
+        StatusFormat::Table => {
+            g.out.data(&ops::doctor::table(&report));
+            g.out
+                .note(format!("doctor: {}", ops::doctor::summary(&report)));
+        }
+        StatusFormat::Json => g.out.json(&report)?,
+    }
+    if report.failed() {
+        return Err(ChecksFailed.into());
+    }
+    Ok(())
 }
 
 fn cluster(g: &Globals, cmd: ClusterCommand) -> Result<()> {

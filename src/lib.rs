@@ -22,6 +22,7 @@ pub mod controllers;
 pub mod error;
 pub mod exec;
 pub mod github;
+pub mod host;
 pub mod mirrors;
 pub mod model;
 pub mod observe;

@@ -51,6 +51,11 @@ fn main() {
     let config = cli.config.clone();
     let result = deskrun::commands::run(cli, &out).and_then(|()| out.finish());
     if let Err(err) = result {
+        // `doctor` printed its report already: exit 1 without repeating it.
+        if err.is::<deskrun::commands::ChecksFailed>() {
+            let _ = out.finish();
+            std::process::exit(deskrun::error::EXIT_RUNTIME);
+        }
         // Tool errors are redacted where they are made; this catches what
         // else could quote a tool's output (e.g. a JSON parse error).
         let text = deskrun::commands::redact_error(config.as_deref(), &format!("{err:#}"));

@@ -398,10 +398,18 @@ impl World {
             },
         );
         self.networks.insert("kind".to_string());
-        self.clusters.entry(name.to_string()).or_insert(Cluster {
+        let cluster = self.clusters.entry(name.to_string()).or_insert(Cluster {
             name: name.to_string(),
             ..Default::default()
-        })
+        });
+        // kind's single node, Ready.
+        cluster.put(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": format!("{name}-control-plane"), "namespace": ""},
+            "status": {"conditions": [{"type": "Ready", "status": "True",
+                                        "message": "kubelet is posting ready status"}]},
+        }));
+        cluster
     }
 
     /// An existing cluster reached through the kubeconfig context
@@ -1105,6 +1113,30 @@ fn docker_down(tool: &str) -> Failure {
 fn docker(world: &mut World, cmd: &Cmd) -> Reply {
     match cmd.word(0) {
         Some("version") => Ok(world.versions["docker"].clone()),
+        // `docker info --format '{{json .}}'`; a stopped engine still prints
+        // JSON, with `ServerErrors`, and exits 1.
+        Some("info") => {
+            if cmd.flag(&["--format", "-f"]) != Some("{{json .}}") {
+                return Err(Failure::unsupported(cmd));
+            }
+            if !world.docker_running {
+                let msg = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
+                return Err(Failure {
+                    kind: ToolErrorKind::Exit(1),
+                    stderr: String::new(),
+                    stdout: json!({"ServerErrors": [msg]}).to_string() + "\n",
+                });
+            }
+            let version = world.versions["docker"].trim().to_string();
+            Ok(json!({
+                "ServerVersion": version, "OperatingSystem": "Debian GNU/Linux 13 (trixie)",
+                "NCPU": 8, "MemTotal": 33_424_261_120u64, "Driver": "overlay2",
+                "CgroupVersion": "2", "CgroupDriver": "systemd",
+                "DockerRootDir": "/var/lib/docker", "ServerErrors": null,
+            })
+            .to_string()
+                + "\n")
+        }
         Some("inspect") => {
             if !world.docker_running {
                 return Err(docker_down("docker"));

@@ -87,6 +87,9 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 struct VersionCache {
     #[serde(default)]
     tools: BTreeMap<String, CachedVersion>,
+    /// Changed since it was read: write it back.
+    #[serde(skip)]
+    dirty: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,12 +107,6 @@ pub fn check_tools(
     tools: &[Tool],
     cache_dir: Option<&Path>,
 ) -> Result<()> {
-    let cache_file = cache_dir.map(|d| d.join("tool-versions.json"));
-    let mut cache: VersionCache = cache_file
-        .as_ref()
-        .and_then(|f| std::fs::read(f).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
     // Find every tool before running any, so a missing one is named first.
     let mut found = Vec::with_capacity(tools.len());
     for tool in tools {
@@ -122,10 +119,109 @@ pub fn check_tools(
         })?;
         found.push((tool, path));
     }
-    let mut dirty = false;
-    for (tool, path) in found {
+    let mut cache = VersionCache::load(cache_dir);
+    let result = found.into_iter().try_for_each(|(tool, path)| {
+        let version = cache.version(runner, tool, &path)?;
+        if version < tool.min_version {
+            bail!("{}", tool.too_old(&path, version));
+        }
+        Ok(())
+    });
+    cache.save(cache_dir);
+    result
+}
+
+/// What [`probe_tools`] found for one tool.
+#[derive(Debug)]
+pub enum ToolProbe {
+    /// Found, at this version (which may be too old: see [`Tool::min_version`]).
+    Found {
+        path: PathBuf,
+        version: (u32, u32, u32),
+    },
+    Missing,
+    /// Found, but its version could not be read.
+    Unreadable {
+        path: PathBuf,
+        error: anyhow::Error,
+    },
+}
+
+/// Every tool's state without stopping at the first problem (`doctor`).
+/// Uses and fills the same version cache as [`check_tools`].
+pub fn probe_tools(
+    runner: &dyn ToolRunner,
+    tools: &[Tool],
+    cache_dir: Option<&Path>,
+) -> Vec<ToolProbe> {
+    let mut cache = VersionCache::load(cache_dir);
+    let probes = tools
+        .iter()
+        .map(|tool| match runner.locate(tool.name) {
+            None => ToolProbe::Missing,
+            Some(path) => match cache.version(runner, tool, &path) {
+                Ok(version) => ToolProbe::Found { path, version },
+                Err(error) => ToolProbe::Unreadable { path, error },
+            },
+        })
+        .collect();
+    cache.save(cache_dir);
+    probes
+}
+
+impl Tool {
+    /// Where and how to install or upgrade it.
+    pub fn install_hint(&self) -> &'static str {
+        self.install
+    }
+
+    /// The message for a version older than [`Tool::min_version`].
+    pub fn too_old(&self, path: &Path, version: (u32, u32, u32)) -> String {
+        let (a, b, c) = version;
+        let (x, y, z) = self.min_version;
+        format!(
+            "{} {a}.{b}.{c} at {} is too old: deskrun needs {x}.{y}.{z} or newer ({}). Upgrade it: {}",
+            self.name,
+            path.display(),
+            self.why_min,
+            self.install
+        )
+    }
+}
+
+impl VersionCache {
+    fn file(dir: Option<&Path>) -> Option<PathBuf> {
+        dir.map(|d| d.join("tool-versions.json"))
+    }
+
+    fn load(dir: Option<&Path>) -> VersionCache {
+        Self::file(dir)
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, dir: Option<&Path>) {
+        if !self.dirty {
+            return;
+        }
+        if let (Some(file), Some(dir)) = (Self::file(dir), dir) {
+            // Only a cache: failing to write it costs a few calls next time.
+            let _ = std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(file, serde_json::to_vec(self).unwrap_or_default()));
+        }
+    }
+
+    /// The version of the tool at `path`: from the cache when the binary is
+    /// unchanged, else by running its version command.
+    fn version(
+        &mut self,
+        runner: &dyn ToolRunner,
+        tool: &Tool,
+        path: &Path,
+    ) -> Result<(u32, u32, u32)> {
         let key = path.display().to_string();
-        let meta = std::fs::metadata(&path).ok();
+        let meta = std::fs::metadata(path).ok();
         let stamp = meta.as_ref().map(|m| {
             let modified = m
                 .modified()
@@ -134,68 +230,80 @@ pub fn check_tools(
                 .map_or(0, |d| d.as_nanos());
             (modified, m.len())
         });
-        let cached = cache.tools.get(&key).filter(|c| {
+        if let Some(c) = self.tools.get(&key).filter(|c| {
             stamp.is_some_and(|(modified, size)| c.modified_ns == modified && c.size == size)
-        });
-        let version = match cached {
-            Some(c) => c.version,
-            None => {
-                let out = runner
-                    .run(
-                        &Invocation::new(format!("check {} version", tool.name), tool.name)
-                            .args(tool.version_args.iter().copied())
-                            // Checked by every session first: a bad value never gets here.
-                            .timeout(
-                                Timeouts::from_env()
-                                    .unwrap_or_default()
-                                    .limit(Duration::from_secs(30)),
-                            ),
-                    )
-                    .map_err(anyhow::Error::new)?;
-                let version = parse_version(&out.stdout)
-                    .or_else(|| parse_version(&out.stderr))
-                    .with_context(|| {
-                        format!(
-                            "step 'check {} version': cannot read the version of {} from `{} {}`: {:?}",
-                            tool.name,
-                            path.display(),
-                            tool.name,
-                            tool.version_args.join(" "),
-                            out.stdout.trim()
-                        )
-                    })?;
-                if let Some((modified, size)) = stamp {
-                    cache.tools.insert(
-                        key,
-                        CachedVersion {
-                            modified_ns: modified,
-                            size,
-                            version,
-                        },
-                    );
-                    dirty = true;
-                }
-                version
-            }
-        };
-        if version < tool.min_version {
-            let (a, b, c) = version;
-            let (x, y, z) = tool.min_version;
-            bail!(
-                "{} {a}.{b}.{c} at {} is too old: deskrun needs {x}.{y}.{z} or newer ({}). Upgrade it: {}",
-                tool.name,
-                path.display(),
-                tool.why_min,
-                tool.install
-            );
+        }) {
+            return Ok(c.version);
         }
+        let out = runner
+            .run(
+                &Invocation::new(format!("check {} version", tool.name), tool.name)
+                    .args(tool.version_args.iter().copied())
+                    // Checked by every session first: a bad value never gets here.
+                    .timeout(
+                        Timeouts::from_env()
+                            .unwrap_or_default()
+                            .limit(Duration::from_secs(30)),
+                    ),
+            )
+            .map_err(anyhow::Error::new)?;
+        let version = parse_version(&out.stdout)
+            .or_else(|| parse_version(&out.stderr))
+            .with_context(|| {
+                format!(
+                    "step 'check {} version': cannot read the version of {} from `{} {}`: {:?}",
+                    tool.name,
+                    path.display(),
+                    tool.name,
+                    tool.version_args.join(" "),
+                    out.stdout.trim()
+                )
+            })?;
+        if let Some((modified, size)) = stamp {
+            self.tools.insert(
+                key,
+                CachedVersion {
+                    modified_ns: modified,
+                    size,
+                    version,
+                },
+            );
+            self.dirty = true;
+        }
+        Ok(version)
     }
-    if dirty && let (Some(file), Some(dir)) = (&cache_file, cache_dir) {
-        // Only a cache: failing to write it costs a few calls next time.
-        let _ = std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(file, serde_json::to_vec(&cache).unwrap_or_default()));
+}
+
+/// `docker info --format '{{json .}}'`: the engine's facts (`ServerVersion`,
+/// `CgroupVersion`, `Driver`, `DockerRootDir`, ...). When the engine does not
+/// answer, docker still prints JSON with `ServerErrors` and exits 1; those
+/// errors are the message.
+pub fn docker_info(runner: &dyn ToolRunner, timeouts: Timeouts) -> Result<Json> {
+    let step = "ask the Docker engine (docker info)";
+    let out = runner.run(
+        &Invocation::new(step, "docker")
+            .args(["info", "--format", "{{json .}}"])
+            .timeout(timeouts.query),
+    );
+    let stdout = match &out {
+        Ok(o) => o.stdout.clone(),
+        Err(e) => e.stdout.clone(),
+    };
+    let info: Option<Json> = serde_json::from_str(stdout.trim()).ok();
+    let errors: Vec<&str> = info
+        .as_ref()
+        .and_then(|i| i.get("ServerErrors"))
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
     }
-    Ok(())
+    match (out, info) {
+        (Err(e), _) => Err(anyhow::Error::new(e)),
+        (Ok(_), Some(info)) => Ok(info),
+        (Ok(o), None) => parse_json(step, "docker", &o),
+    }
 }
 
 /// deskrun's cache directory (tool versions): `$XDG_CACHE_HOME/deskrun`.

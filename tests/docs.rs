@@ -454,6 +454,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         Command::Status(args) => check_names(args.name.as_slice()),
         Command::Logs(args) => check_names(args.name.as_slice()),
         Command::Jobs { name, .. } => check_names(name.as_slice()),
+        Command::Doctor { names, .. } => check_names(names),
         Command::List { .. }
         | Command::Down(_)
         | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })
@@ -736,6 +737,30 @@ fn real_cluster_status_output() -> Value {
     serde_json::to_value(report).unwrap()
 }
 
+fn real_doctor_output() -> Value {
+    use deskrun::checks::{Check, Status, worst};
+    let checks = vec![
+        Check::ok("tool.kind", "kind 0.27.0 at /usr/local/bin/kind"),
+        Check::warn(
+            "host.inotify",
+            "fs.inotify.max_user_instances is 128",
+            "sudo sysctl ...",
+        ),
+        Check::fail(
+            "github.scope",
+            "the classic token has the scopes workflow",
+            "tick repo",
+        )
+        .subject("docker-runner"),
+    ];
+    let report = deskrun::ops::doctor::DoctorReport {
+        status: worst(&checks),
+        checks,
+    };
+    assert_eq!(report.status, Status::Fail);
+    serde_json::to_value(report).unwrap()
+}
+
 #[test]
 fn documented_json_shapes_match_the_real_output() {
     let readme = read_doc("README.md");
@@ -754,6 +779,7 @@ fn documented_json_shapes_match_the_real_output() {
             "status" => real_status_output(),
             "cluster-status" => real_cluster_status_output(),
             "jobs" => real_jobs_output(),
+            "doctor" => real_doctor_output(),
             other => panic!("README.md:{}: unknown shape {other:?}", block.first_line),
         };
         let mut e = Vec::new();
@@ -764,7 +790,7 @@ fn documented_json_shapes_match_the_real_output() {
         );
         seen.insert(shape.clone());
     }
-    for shape in ["list", "status", "cluster-status", "jobs"] {
+    for shape in ["list", "status", "cluster-status", "jobs", "doctor"] {
         assert!(
             seen.contains(shape),
             "README.md must document the `{shape}` JSON shape (a json block after `<!-- shape: {shape} -->`)"

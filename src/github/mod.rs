@@ -318,6 +318,10 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
             "no answer in time (timeout)".into()
         }
+        // getaddrinfo's failure arrives as a plain io error.
+        ureq::Error::Io(io) if io.to_string().contains("lookup address") => {
+            "the host name could not be resolved (DNS)".into()
+        }
         other => other.to_string(),
     }
 }

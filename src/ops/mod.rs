@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod cluster;
+pub mod doctor;
 pub mod down;
 pub mod hostpaths;
 pub mod import;

@@ -5,7 +5,9 @@
 //! manages that the config no longer has are uninstalled. Instances deploy
 //! concurrently, at most `parallel` at a time.
 
+use crate::checks::{Check, Status};
 use crate::controllers::{self, ExternalController};
+use crate::github::GithubApi;
 use crate::input_bail;
 use crate::mirrors::{MirrorAction, foreign_notice};
 use crate::model::{CONTROLLER_RELEASE, ClusterSettings, Config, Provider};
@@ -114,7 +116,18 @@ pub fn check_names(config: &Config, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `up` without asking GitHub (the library default; the CLI asks, see
+/// [`up_with`]).
 pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
+    up_with(s, opts, None)
+}
+
+/// `up`; with `github`, the credential of every installation about to be
+/// created or upgraded is checked first (as `doctor` does), concurrently.
+/// A definite failure keeps that installation from being deployed, with
+/// doctor's message; no answer from GitHub is a notice. Installations that
+/// are unchanged cost no request.
+pub fn up_with(s: &Session, opts: &UpOptions, github: Option<&dyn GithubApi>) -> Result<UpReport> {
     let mut config = s.store.load()?;
     opts.charts.apply(&mut config)?;
     check_names(&config, &opts.names)?;
@@ -182,6 +195,11 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
             external,
         });
     }
+    let mut notices = notices;
+    let refused = match github {
+        Some(api) => check_github(s, api, &config, &plan, &mut notices),
+        None => vec![],
+    };
     apply(
         s,
         &kube,
@@ -190,6 +208,7 @@ pub fn up(s: &Session, opts: &UpOptions) -> Result<UpReport> {
         &plan,
         observed.node.as_ref(),
         opts.parallel,
+        &refused,
     )?;
     Ok(UpReport {
         plan,
@@ -258,6 +277,63 @@ pub fn check_permissions(s: &Session, kube: &Kube) -> Result<()> {
     }
 }
 
+/// The GitHub checks of the installations this `up` creates or upgrades.
+/// Returns the failed ones with their failing check; warnings (GitHub not
+/// reached, rate limits) become notices.
+fn check_github(
+    s: &Session,
+    api: &dyn GithubApi,
+    config: &Config,
+    plan: &Plan,
+    notices: &mut Vec<String>,
+) -> Vec<(String, Check)> {
+    let mut names: Vec<&str> = plan
+        .instances
+        .iter()
+        .filter(|i| i.action.mutates())
+        .map(|i| i.installation.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return vec![];
+    }
+    let api_override = std::env::var(crate::github::API_URL_ENV).ok();
+    let now = crate::github::checks::unix_now();
+    let step = s.progress.start(format!(
+        "check the GitHub credentials of {}",
+        names.join(", ")
+    ));
+    let results = parallel(&names, 8, |name| {
+        let checks = crate::github::checks::check_installation(
+            api,
+            name,
+            &config.installations[*name],
+            api_override.as_deref(),
+            now,
+        );
+        (name.to_string(), checks)
+    });
+    let mut refused = Vec::new();
+    for (name, checks) in results {
+        if let Some(fail) = checks.iter().find(|c| c.status == Status::Fail) {
+            refused.push((name, fail.clone()));
+        } else if let Some(warn) = checks.iter().find(|c| c.status == Status::Warn) {
+            notices.push(format!(
+                "installation {name}: {} (deployed anyway; `deskrun doctor {name}` checks again)",
+                warn.message
+            ));
+        }
+    }
+    if refused.is_empty() {
+        s.progress.done(step);
+    } else {
+        s.progress.failed(step);
+    }
+    refused
+}
+
+#[allow(clippy::too_many_arguments)]
 fn apply(
     s: &Session,
     kube: &Kube,
@@ -266,9 +342,21 @@ fn apply(
     plan: &Plan,
     node: Option<&NodeInfo>,
     workers: usize,
+    refused: &[(String, Check)],
 ) -> Result<()> {
     let mut failures: Vec<anyhow::Error> = Vec::new();
     let mut unplaced: Vec<&str> = Vec::new();
+    for (name, check) in refused {
+        failures.push(anyhow!(
+            "installation {name} was not deployed: {} ({})\n  fix: {}",
+            check.message,
+            check.id,
+            check
+                .fix
+                .as_deref()
+                .unwrap_or("run `deskrun doctor` for details")
+        ));
+    }
 
     // Mirrors first: the cluster's very first pulls go through them.
     failures.extend(crate::ops::mirrors::apply(s, kube, &plan.mirrors));
@@ -395,6 +483,7 @@ fn apply(
         .instances
         .iter()
         .filter(|i| i.action.mutates() && !blocked.contains(&i.instance.as_str()))
+        .filter(|i| !refused.iter().any(|(name, _)| *name == i.installation))
         .filter_map(|i| {
             rendered
                 .instances

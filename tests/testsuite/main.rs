@@ -2,6 +2,7 @@
 //! [`deskrun::testing::FakeCluster`], no processes started. One binary, so
 //! its tests run in parallel with each other (as cargo's own testsuite).
 
+mod doctor;
 mod existing;
 mod faults;
 mod mirrors;
