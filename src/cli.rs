@@ -297,7 +297,7 @@ pub struct UpArgs {
     pub scale_set_chart: Option<String>,
 
     /// Do not ask GitHub first whether the credentials of the installations about to be deployed work
-    #[arg(long, env = "DESKRUN_SKIP_GITHUB_CHECK")]
+    #[arg(long, env = "DESKRUN_SKIP_GITHUB_CHECK", value_parser = clap::builder::BoolishValueParser::new())]
     pub skip_github_check: bool,
 }
 
