@@ -381,6 +381,16 @@ impl Timeouts {
     }
 }
 
+/// A tool's one-name-per-line answer (`kind get clusters`, `docker ps
+/// --format`, `kubectl config get-contexts -o name`), blank lines dropped.
+fn non_empty_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 fn go_duration(d: Duration) -> String {
     format!("{}s", d.as_secs().max(1))
 }
@@ -469,12 +479,7 @@ impl<'a> Kube<'a> {
         // One cluster name per line. Anything else is not kind's answer, and
         // reading it as "no cluster" would make `up` create a second one and
         // `down` report nothing to do.
-        let names: Vec<&str> = out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let names = non_empty_lines(&out.stdout);
         if let Some(bad) = names.iter().find(|n| {
             !n.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
@@ -485,7 +490,7 @@ impl<'a> Kube<'a> {
                  (a line reads {bad:?}); is the `kind` on PATH the real kind?"
             );
         }
-        Ok(names.contains(&self.cluster.name.as_str()))
+        Ok(names.contains(&self.cluster.name))
     }
 
     pub fn create_cluster(&self, kind_config_yaml: &str) -> Result<()> {
@@ -676,13 +681,7 @@ impl<'a> Kube<'a> {
             &["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"],
             self.timeouts.query,
         )?;
-        Ok(out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect())
+        Ok(non_empty_lines(&out.stdout))
     }
 
     // ---- helm -------------------------------------------------------------
@@ -921,13 +920,7 @@ impl<'a> Kube<'a> {
                 .args(["config", "get-contexts", "--output", "name"])
                 .timeout(self.timeouts.query),
         )?;
-        Ok(out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect())
+        Ok(non_empty_lines(&out.stdout))
     }
 
     /// The ARC controller Deployments in every namespace. On an existing
