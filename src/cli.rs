@@ -179,13 +179,15 @@ Examples:
     )]
     Cluster(ClusterCommand),
 
-    /// Work with the config file itself (import from the Go deskrun)
+    /// Work with the config file itself (import from the Go deskrun, the cluster proxy)
     #[command(
         subcommand,
         after_help = "\
 Examples:
   deskrun config import
-  deskrun config import ~/backup/deskrun-config.json --replace"
+  deskrun config import ~/backup/deskrun-config.json --replace
+  deskrun config set-proxy --https http://proxy.example.com:3128 --no-proxy .corp.example.com
+  deskrun config set-proxy --from-env"
     )]
     Config(ConfigCommand),
 
@@ -224,6 +226,43 @@ Examples:
         #[arg(long)]
         replace: bool,
     },
+
+    /// Set the proxy every runner and listener uses (cluster.proxy)
+    #[command(after_help = "\
+Examples:
+  deskrun config set-proxy --https http://proxy.example.com:3128 --http http://proxy.example.com:3128 \\
+      --no-proxy localhost --no-proxy .corp.example.com
+  deskrun config set-proxy --from-env                  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY of this shell
+  printf '%s\\n' 'me:secret' | deskrun config set-proxy --https http://proxy.example.com:3128 --credentials-stdin
+  deskrun config set-proxy --clear")]
+    SetProxy(SetProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetProxyArgs {
+    /// Proxy for https:// URLs (GitHub), http://HOST:PORT; no credentials here (see --credentials-stdin)
+    #[arg(long, value_name = "URL")]
+    pub https: Option<String>,
+
+    /// Proxy for http:// URLs
+    #[arg(long, value_name = "URL")]
+    pub http: Option<String>,
+
+    /// Host, domain (.example.com), IP or CIDR reached without the proxy (repeatable or comma-separated)
+    #[arg(long = "no-proxy", value_name = "HOST")]
+    pub no_proxy: Vec<String>,
+
+    /// Take HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lowercase) from this shell; flags given win
+    #[arg(long)]
+    pub from_env: bool,
+
+    /// Read the proxy credentials, USER:PASSWORD, from standard input
+    #[arg(long)]
+    pub credentials_stdin: bool,
+
+    /// Remove cluster.proxy: runners connect directly
+    #[arg(long, conflicts_with_all = ["https", "http", "no_proxy", "from_env", "credentials_stdin"])]
+    pub clear: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use crate::cli::{
     AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, ConfigCommand, DownArgs, JobContainerArg,
-    ListFormat, LogsArgs, ModeArg, RenderArgs, StatusArgs, StatusFormat, UpArgs,
+    ListFormat, LogsArgs, ModeArg, RenderArgs, SetProxyArgs, StatusArgs, StatusFormat, UpArgs,
 };
 use crate::config::{Store, default_path};
 use crate::error::input;
@@ -61,6 +61,7 @@ pub fn run(cli: Cli, out: &Printer) -> Result<()> {
         Command::Config(ConfigCommand::Import { file, replace }) => {
             config_import(&g, file, replace)
         }
+        Command::Config(ConfigCommand::SetProxy(args)) => set_proxy(&g, args),
         Command::Version => {
             g.out.line(format!("deskrun {}", env!("CARGO_PKG_VERSION")));
             Ok(())
@@ -335,6 +336,7 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
              a new runner is released (`deskrun add ... --replace --runner-image ...`)"
         ));
     }
+    proxy_hint(g);
     g.out.note("next: run `deskrun up` to deploy it");
     Ok(())
 }
@@ -352,6 +354,10 @@ fn list(g: &Globals, format: ListFormat) -> Result<()> {
                 return Ok(());
             }
             g.out.data(&ops::list::table(&out));
+            if let Some(p) = &config.cluster.proxy {
+                g.out
+                    .note(format!("cluster proxy: {}", ops::proxy::describe(p)));
+            }
         }
         ListFormat::Json => g.out.json(&out)?,
         ListFormat::Yaml => g.out.data(&crate::yaml::to_string(&out)?),
@@ -491,7 +497,77 @@ fn with_session<T>(g: &Globals, steps: bool, f: impl FnOnce(&Session) -> Result<
     f(&session)
 }
 
+fn set_proxy(g: &Globals, args: SetProxyArgs) -> Result<()> {
+    if args.clear {
+        ops::proxy::set_proxy(&g.store, None)?;
+        g.out.line(format!(
+            "removed cluster.proxy from {}; runners will connect directly",
+            g.store.path().display()
+        ));
+        g.out
+            .note("next: run `deskrun up` to apply it to every scale set");
+        return Ok(());
+    }
+    for (flag, url) in [("--https", &args.https), ("--http", &args.http)] {
+        if let Some(url) = url {
+            ops::proxy::refuse_credentials_in_argv(flag, url)?;
+        }
+    }
+    let mut req = if args.from_env {
+        ops::proxy::from_environment(&|k| std::env::var(k).ok())
+    } else {
+        ops::proxy::ProxyRequest::default()
+    };
+    if args.https.is_some() {
+        req.https = args.https.clone();
+    }
+    if args.http.is_some() {
+        req.http = args.http.clone();
+    }
+    if !args.no_proxy.is_empty() {
+        req.no_proxy = args.no_proxy.clone();
+    }
+    if args.from_env && req.http.is_none() && req.https.is_none() {
+        input_bail!(
+            "--from-env: neither HTTPS_PROXY nor HTTP_PROXY (nor their lowercase forms) is set in this shell"
+        );
+    }
+    if args.credentials_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the proxy credentials from standard input")?;
+        let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        let Some((user, password)) = line.split_once(':') else {
+            input_bail!("--credentials-stdin: expected USER:PASSWORD on standard input (one line)");
+        };
+        req.credentials = Some((user.to_string(), password.to_string()));
+    }
+    let settings = ops::proxy::settings_from(&req)?;
+    let text = ops::proxy::describe(&settings);
+    ops::proxy::set_proxy(&g.store, Some(settings))?;
+    g.out.line(format!(
+        "set cluster.proxy in {}: {text}",
+        g.store.path().display()
+    ));
+    g.out.note(
+        "next: run `deskrun up`: every scale set is upgraded to use it (the cluster's own addresses \
+         are always reached directly)",
+    );
+    Ok(())
+}
+
+/// The `add`/`up` hint that offers the shell's proxy when the config has none.
+fn proxy_hint(g: &Globals) {
+    if let Ok(config) = g.store.load()
+        && let Some(hint) = ops::proxy::environment_hint(&config, &|k| std::env::var(k).ok())
+    {
+        g.out.note(hint);
+    }
+}
+
 fn up(g: &Globals, args: UpArgs) -> Result<()> {
+    proxy_hint(g);
     let opts = ops::up::UpOptions {
         names: args.names,
         dry_run: args.dry_run,

@@ -83,6 +83,120 @@ pub struct ClusterSettings {
     /// Size of each cache claim on an existing cluster (a Kubernetes quantity).
     #[serde(skip_serializing_if = "is_default_cache_size")]
     pub cache_size: String,
+    /// The proxy every scale set's listener and runners use (the chart's
+    /// `proxy` values); `None`: direct connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxySettings>,
+}
+
+/// `cluster.proxy`. A URL may carry `user:password@`: those are secrets,
+/// kept in the config (0600) and handed to ARC in a Secret, never printed.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Proxy for http:// URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// Proxy for https:// URLs (GitHub's API and git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<String>,
+    /// Hosts, domains (`.example.com`), IPs and CIDRs reached directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_proxy: Vec<String>,
+}
+
+/// A proxy URL split into what may be shown and its credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    /// `scheme://host[:port]`, no credentials.
+    pub url: String,
+    /// Percent-decoded `user` and `password`, when the URL had them.
+    pub credentials: Option<(String, String)>,
+}
+
+impl ProxySettings {
+    /// `(http|https, URL)` for the URLs that are set.
+    pub fn urls(&self) -> Vec<(&'static str, &str)> {
+        [("http", &self.http), ("https", &self.https)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|u| (k, u)))
+            .collect()
+    }
+
+    /// The credentials of every URL, raw and decoded, for redaction.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (_, url) in self.urls() {
+            if let Some(userinfo) = userinfo(url) {
+                out.push(userinfo.to_string());
+                if let Some((_, pw)) = userinfo.split_once(':') {
+                    out.push(pw.to_string());
+                    out.push(percent_decode(pw));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The `user:password` part of `scheme://user:password@host`.
+pub fn userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(u, _)| u)
+}
+
+/// `url` without its `user:password@`.
+pub fn without_userinfo(url: &str) -> String {
+    match (url.split_once("://"), userinfo(url)) {
+        (Some((scheme, rest)), Some(u)) => format!("{scheme}://{}", &rest[u.len() + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Decode `%XX` escapes (RFC 3986); other bytes are kept.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ProxyUrl {
+    pub fn parse(url: &str) -> ProxyUrl {
+        ProxyUrl {
+            url: without_userinfo(url).trim_end_matches('/').to_string(),
+            credentials: userinfo(url).map(|u| {
+                let (user, pw) = u.split_once(':').unwrap_or((u, ""));
+                (percent_decode(user), percent_decode(pw))
+            }),
+        }
+    }
+}
+
+// Never print proxy credentials, not even in debug output.
+impl fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |u: &Option<String>| u.as_deref().map(without_userinfo);
+        f.debug_struct("ProxySettings")
+            .field("http", &shown(&self.http))
+            .field("https", &shown(&self.https))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 fn is_default_cache_size(s: &str) -> bool {
@@ -104,6 +218,7 @@ impl Default for ClusterSettings {
             controller: ControllerMode::Managed,
             cache_storage_class: String::new(),
             cache_size: DEFAULT_CACHE_SIZE.into(),
+            proxy: None,
         }
     }
 }
@@ -614,6 +729,7 @@ impl Config {
         self.installations
             .values()
             .flat_map(|i| i.auth.secrets())
+            .chain(self.cluster.proxy.iter().flat_map(ProxySettings::secrets))
             .collect()
     }
 }

@@ -60,6 +60,10 @@ pub struct Rendered {
     /// The controller's values; `None` with an external controller.
     pub controller_values: Option<Value>,
     pub instances: Vec<InstanceRender>,
+    /// Secrets holding the `cluster.proxy` credentials (`username`,
+    /// `password`), one per proxy URL that has them; `up` applies them before
+    /// the scale sets that name them.
+    pub proxy_secrets: Vec<Value>,
 }
 
 /// One scale-set instance: its Helm values and, in modes that use one, its
@@ -499,6 +503,84 @@ fn resources_value(r: &crate::model::ContainerResources) -> Value {
     Value::Mapping(out)
 }
 
+/// Destinations inside the cluster that must never go through the proxy:
+/// the runner's container hooks talk to the Kubernetes API (10.96.0.1 in
+/// kind's default service range), and pods reach services by cluster names.
+pub const CLUSTER_NO_PROXY: [&str; 7] = [
+    "localhost",
+    "127.0.0.1",
+    "10.96.0.1",
+    "10.96.0.0/16",
+    "10.244.0.0/16",
+    ".svc",
+    ".cluster.local",
+];
+
+/// The name of the Secret holding the credentials of the `http` or `https`
+/// proxy URL.
+pub fn proxy_secret_name(kind: &str) -> String {
+    format!("deskrun-proxy-{kind}")
+}
+
+/// The chart's `proxy` values: each URL without its credentials, which go
+/// in a Secret named by `credentialSecretRef` (as the chart asks).
+fn proxy_values(p: &crate::model::ProxySettings) -> Value {
+    let mut out = Mapping::new();
+    for (kind, url) in p.urls() {
+        let parsed = crate::model::ProxyUrl::parse(url);
+        let mut m = Mapping::new();
+        set(&mut m, "url", parsed.url.as_str());
+        if parsed.credentials.is_some() {
+            set(&mut m, "credentialSecretRef", proxy_secret_name(kind));
+        }
+        set(&mut out, kind, Value::Mapping(m));
+    }
+    let mut no_proxy: Vec<String> = p.no_proxy.clone();
+    for entry in CLUSTER_NO_PROXY {
+        if !no_proxy.iter().any(|e| e == entry) {
+            no_proxy.push(entry.to_string());
+        }
+    }
+    set(
+        &mut out,
+        "noProxy",
+        Value::Sequence(no_proxy.into_iter().map(Value::String).collect()),
+    );
+    Value::Mapping(out)
+}
+
+/// The Secrets of the proxy credentials, with the real password.
+pub fn proxy_secrets(p: &crate::model::ProxySettings, namespace: &str) -> Vec<Value> {
+    p.urls()
+        .into_iter()
+        .filter_map(|(kind, url)| {
+            let (user, password) = crate::model::ProxyUrl::parse(url).credentials?;
+            let mut meta = Mapping::new();
+            set(&mut meta, "name", proxy_secret_name(kind));
+            set(&mut meta, "namespace", namespace);
+            set(
+                &mut meta,
+                "labels",
+                str_map(&[
+                    ("app.kubernetes.io/managed-by", "deskrun"),
+                    (LABEL_MANAGED, "true"),
+                ]),
+            );
+            let mut secret = Mapping::new();
+            set(&mut secret, "apiVersion", "v1");
+            set(&mut secret, "kind", "Secret");
+            set(&mut secret, "metadata", Value::Mapping(meta));
+            set(&mut secret, "type", "Opaque");
+            set(
+                &mut secret,
+                "stringData",
+                str_map(&[("username", &user), ("password", &password)]),
+            );
+            Some(Value::Mapping(secret))
+        })
+        .collect()
+}
+
 /// `env` as a container's env list.
 fn env_list(env: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
     env.iter()
@@ -630,6 +712,9 @@ pub fn render_instance(
         set(top, "runnerScaleSetName", instance);
         set(top, "minRunners", u64::from(inst.min_runners));
         set(top, "maxRunners", u64::from(inst.max_runners));
+        if let Some(proxy) = &cluster.proxy {
+            set(top, "proxy", proxy_values(proxy));
+        }
         if !inst.labels.is_empty() {
             set(
                 top,
@@ -846,6 +931,13 @@ fn inputs_hash(cluster: &ClusterSettings, values: &Value, hook: Option<&Value>) 
         "{}\n{}\n{}\n",
         chart.source, chart.version, cluster.namespace
     ));
+    // The proxy credentials live in a Secret the values only name: a new
+    // password must still make `up` upgrade (and so re-apply the Secret).
+    if let Some(proxy) = &cluster.proxy {
+        for secret in proxy_secrets(proxy, &cluster.namespace) {
+            h.update(serde_json::to_vec(&secret)?);
+        }
+    }
     h.update(serde_json::to_vec(values)?);
     if let Some(cm) = hook {
         h.update(serde_json::to_vec(cm)?);
@@ -899,6 +991,12 @@ pub fn render(config: &Config, only: &[String]) -> Result<Rendered> {
         hosts_dir,
         controller_values: config.cluster.manages_controller().then(controller_values),
         instances,
+        proxy_secrets: config
+            .cluster
+            .proxy
+            .as_ref()
+            .map(|p| proxy_secrets(p, &config.cluster.namespace))
+            .unwrap_or_default(),
     })
 }
 
@@ -957,6 +1055,19 @@ impl Rendered {
         }
         if let Some(doc) = self.mirrors_doc() {
             out.push(file("registry-mirrors.yaml".into(), &doc)?);
+        }
+        for secret in &self.proxy_secrets {
+            let mut secret = secret.clone();
+            if !show_secrets && let Some(data) = secret.get_mut("stringData") {
+                set_key(data, "password", REDACTED);
+            }
+            let name = secret
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("proxy")
+                .to_string();
+            out.push(file(format!("{name}.yaml"), &secret)?);
         }
         Ok(out)
     }

@@ -1112,6 +1112,9 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
         input_bail!("invalid cluster.cache_root \"/\": choose a dedicated directory");
     }
     validate_mirrors(c)?;
+    if let Some(proxy) = &c.proxy {
+        validate_proxy(proxy, ProxyFields::CONFIG)?;
+    }
     for (field, chart) in [
         ("cluster.controller_chart", &c.controller_chart),
         ("cluster.scale_set_chart", &c.scale_set_chart),
@@ -1236,6 +1239,122 @@ pub fn validate_placement(
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// How the proxy settings are named where they came from.
+pub struct ProxyFields {
+    pub http: &'static str,
+    pub https: &'static str,
+    pub no_proxy: &'static str,
+}
+
+impl ProxyFields {
+    pub const CONFIG: ProxyFields = ProxyFields {
+        http: "cluster.proxy.http",
+        https: "cluster.proxy.https",
+        no_proxy: "cluster.proxy.no_proxy",
+    };
+    pub const FLAGS: ProxyFields = ProxyFields {
+        http: "--http",
+        https: "--https",
+        no_proxy: "--no-proxy",
+    };
+}
+
+/// `cluster.proxy`: at least one URL, each an http(s) proxy URL, and a
+/// `no_proxy` list of hosts.
+pub fn validate_proxy(p: &crate::model::ProxySettings, f: ProxyFields) -> Result<()> {
+    if p.http.is_none() && p.https.is_none() {
+        input_bail!(
+            "invalid {}: no proxy URL; set {} and/or {} (e.g. http://proxy.example.com:3128)",
+            f.http.rsplit_once('.').map_or("the proxy", |(a, _)| a),
+            f.http,
+            f.https
+        );
+    }
+    for (field, url) in [(f.http, &p.http), (f.https, &p.https)] {
+        if let Some(url) = url {
+            validate_proxy_url(field, url)?;
+        }
+    }
+    for entry in &p.no_proxy {
+        let ok = !entry.is_empty()
+            && entry.len() <= 253
+            && entry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-*:/[]_".contains(&b));
+        if !ok {
+            input_bail!(
+                "invalid {} entry {entry:?}: give one host, domain (.example.com), IP or CIDR \
+                 (10.0.0.0/8) per entry",
+                f.no_proxy
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One proxy URL: `http://[USER:PASSWORD@]HOST[:PORT]` (or https). The
+/// message never repeats the URL: it may hold a password.
+pub fn validate_proxy_url(field: &str, url: &str) -> Result<()> {
+    let shown = crate::model::without_userinfo(url);
+    let shape = "e.g. http://proxy.example.com:3128";
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        input_bail!("invalid {field} {shown:?}: a URL has no spaces or control characters");
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        input_bail!("invalid {field} {shown:?}: not a URL; {shape}");
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        input_bail!(
+            "invalid {field} {shown:?}: the scheme must be http or https (the runner supports no other proxy)"
+        );
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if !path.is_empty() || rest.contains(['?', '#']) {
+        input_bail!(
+            "invalid {field} {shown:?}: a proxy URL has no path, query or fragment; {shape}"
+        );
+    }
+    let hostport = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if user.is_empty() {
+                input_bail!("invalid {field} {shown:?}: the credentials have no user name");
+            }
+            hostport
+        }
+        None => authority,
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, rest))
+                if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') =>
+            {
+                (h, rest.strip_prefix(':'))
+            }
+            _ => input_bail!("invalid {field} {shown:?}: bad IPv6 address"),
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && (host.contains(':')
+            || host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    if !host_ok {
+        input_bail!("invalid {field} {shown:?}: {host:?} is not a host name; {shape}");
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().map_or(true, |n| n == 0)
+    {
+        input_bail!("invalid {field} {shown:?}: the port must be 1-65535");
     }
     Ok(())
 }

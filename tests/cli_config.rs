@@ -1751,3 +1751,131 @@ fn replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them() {
     let i = &load().installations["nix"];
     assert_eq!((i.job_container, i.glibc_compat), (None, false));
 }
+
+#[test]
+fn set_proxy_keeps_credentials_out_of_argv_and_output() {
+    let env = Env::new();
+    // The shell's proxy is offered, never copied.
+    let out = Out::of(
+        env.cmd()
+            .env("HTTPS_PROXY", "http://u:env-secret-1@proxy.corp:8080")
+            .args(["add", "r", "--repository", REPO, "--auth-value-stdin"])
+            .write_stdin(TOKEN)
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(
+        out.stderr.contains("deskrun config set-proxy --from-env"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("http://proxy.corp:8080"), "{out}");
+    assert!(!out.all().contains("env-secret-1"), "{out}");
+    assert!(!env.text().contains("proxy"), "no silent copy");
+
+    // Credentials in argv are refused, without echoing them.
+    let before = env.bytes();
+    let out = env.run(&[
+        "config",
+        "set-proxy",
+        "--https",
+        "http://me:argv-secret@proxy:3128",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("--credentials-stdin"), "{out}");
+    assert!(!out.all().contains("argv-secret"), "{out}");
+    assert_eq!(env.bytes(), before);
+
+    // On stdin they are stored (0600 file) and shown nowhere.
+    let out = Out::of(
+        env.cmd()
+            .args([
+                "config",
+                "set-proxy",
+                "--https",
+                "http://proxy.example.com:3128",
+                "--no-proxy",
+                ".corp.example.com,localhost",
+                "--credentials-stdin",
+            ])
+            .write_stdin("me:stdin-secret-2\n")
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(
+        out.stdout.contains(
+            "https http://proxy.example.com:3128 (credentials in the Secret deskrun-proxy-https)"
+        ),
+        "{out}"
+    );
+    assert!(!out.all().contains("stdin-secret-2"), "{out}");
+    assert!(env.text().contains("stdin-secret-2"), "{}", env.text());
+    assert_eq!(mode_of(&env.config), 0o600);
+    let out = env.run(&["list", "--output", "json"]);
+    let doc: Json = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        doc["proxy"],
+        serde_json::json!({
+            "http": null,
+            "https": "http://proxy.example.com:3128",
+            "no_proxy": [".corp.example.com", "localhost"],
+            "credentials": true
+        })
+    );
+    let out = env.run(&["list"]);
+    assert!(
+        out.stderr
+            .contains("cluster proxy: https http://proxy.example.com:3128"),
+        "{out}"
+    );
+    for args in [
+        &["list"][..],
+        &["list", "-o", "yaml"],
+        &["render"],
+        &["-v", "render"],
+    ] {
+        let out = env.run(args);
+        out.ok();
+        assert!(!out.all().contains("stdin-secret-2"), "{args:?}: {out}");
+    }
+    // With a proxy in the config, no more hint.
+    let out = Out::of(
+        env.cmd()
+            .env("HTTPS_PROXY", "http://proxy.corp:8080")
+            .args(["add", "r2", "--repository", REPO, "--auth-value-stdin"])
+            .write_stdin(TOKEN)
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(!out.stderr.contains("set-proxy"), "{out}");
+
+    // --from-env takes the shell's settings, credentials included.
+    let out = Out::of(
+        env.cmd()
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env("https_proxy", "http://u:env-secret-3@proxy.corp:8080")
+            .env("NO_PROXY", "localhost,.corp")
+            .args(["config", "set-proxy", "--from-env"])
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(!out.all().contains("env-secret-3"), "{out}");
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    let p = config.cluster.proxy.unwrap();
+    assert_eq!(
+        p.https.as_deref(),
+        Some("http://u:env-secret-3@proxy.corp:8080")
+    );
+    assert_eq!(p.no_proxy, ["localhost", ".corp"]);
+
+    env.run(&["config", "set-proxy", "--clear"]).ok();
+    let config = deskrun::config::Store::new(&env.config).load().unwrap();
+    assert!(config.cluster.proxy.is_none());
+    let out = env.run(&["config", "set-proxy", "--https", "ftp://proxy:21"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("invalid --https"), "{out}");
+}

@@ -706,3 +706,64 @@ fn an_existing_cluster_with_claims_and_pinned_nodes_passes() {
     // controller + 6 instances (2 checks each) + 5 hook extensions.
     assert_eq!(tally(&out.output), (1 + 6 * 2 + 5, 0), "{}", out.output);
 }
+
+#[test]
+fn the_proxy_reaches_the_autoscaling_runner_set_with_its_secret_by_name() {
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.yaml");
+    Store::new(&config)
+        .update(|c| {
+            c.cluster.proxy = Some(deskrun::model::ProxySettings {
+                http: Some("http://proxy.example.com:3128".into()),
+                https: Some("http://user:pa%24%24word@proxy.example.com:3128".into()),
+                no_proxy: vec![".corp.example.com".into()],
+            });
+            c.installations.insert(
+                "k8s".into(),
+                installation(Mode::Kubernetes, 1, vec![], pat()),
+            );
+            c.installations
+                .insert("dind".into(), installation(Mode::Dind, 1, vec![], pat()));
+            Ok(())
+        })
+        .expect("write config");
+    let dir = tmp.path().join("rendered");
+    assert_cmd::Command::cargo_bin("deskrun")
+        .unwrap()
+        .arg("--config")
+        .arg(&config)
+        .args(["render", "--show-secrets", "--output-dir"])
+        .arg(&dir)
+        .assert()
+        .success();
+    std::fs::remove_dir_all(dir.join("controller")).unwrap();
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(out.code, 0, "{}", out.output);
+    assert_eq!(tally(&out.output).1, 0, "{}", out.output);
+    for instance in ["k8s", "dind"] {
+        let Some(objects) = chart_objects(&dir.join(instance).join("values.yaml")) else {
+            return;
+        };
+        let proxy = &runner_set_spec(&objects)["proxy"];
+        assert_eq!(proxy["http"]["url"], "http://proxy.example.com:3128");
+        assert!(
+            proxy["http"].get("credentialSecretRef").is_none(),
+            "{proxy}"
+        );
+        assert_eq!(proxy["https"]["url"], "http://proxy.example.com:3128");
+        assert_eq!(proxy["https"]["credentialSecretRef"], "deskrun-proxy-https");
+        let no_proxy = proxy["noProxy"].as_array().unwrap();
+        assert!(no_proxy.contains(&".corp.example.com".into()), "{proxy}");
+        assert!(no_proxy.contains(&"10.96.0.1".into()), "{proxy}");
+        // No object the chart makes carries the password.
+        let text = serde_json::to_string(&objects).unwrap();
+        assert!(!text.contains("pa$$word") && !text.contains("pa%24%24word"));
+    }
+    let secret = std::fs::read_to_string(dir.join("deskrun-proxy-https.yaml")).unwrap();
+    let secret: serde_yaml::Value = serde_yaml::from_str(&secret).unwrap();
+    assert_eq!(secret["stringData"]["username"], "user");
+    assert_eq!(secret["stringData"]["password"], "pa$$word");
+}

@@ -19,7 +19,9 @@
 //! commands.
 
 use clap::{CommandFactory, Parser};
-use deskrun::cli::{AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, ModeArg};
+use deskrun::cli::{
+    AddArgs, AuthTypeArg, Cli, ClusterCommand, Command, ConfigCommand, ModeArg, SetProxyArgs,
+};
 use deskrun::model::{Auth, Mode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -421,6 +423,30 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         .map_err(|e| format!("{e:#}"))
 }
 
+/// What `config set-proxy` would store; the environment and stdin are not
+/// the docs' to know, so only flag values are checked.
+fn check_set_proxy(args: &SetProxyArgs) -> Result<(), String> {
+    use deskrun::ops::proxy::{ProxyRequest, refuse_credentials_in_argv, settings_from};
+    for (flag, url) in [("--https", &args.https), ("--http", &args.http)] {
+        if let Some(url) = url {
+            refuse_credentials_in_argv(flag, url).map_err(|e| format!("{e:#}"))?;
+        }
+    }
+    if args.clear || (args.from_env && args.http.is_none() && args.https.is_none()) {
+        return Ok(());
+    }
+    settings_from(&ProxyRequest {
+        http: args.http.clone(),
+        https: args.https.clone(),
+        no_proxy: args.no_proxy.clone(),
+        credentials: args
+            .credentials_stdin
+            .then(|| ("docs-user".to_string(), "docs-password".to_string())),
+    })
+    .map(|_| ())
+    .map_err(|e| format!("{e:#}"))
+}
+
 fn check_names(names: &[String]) -> Result<(), String> {
     for name in names {
         deskrun::validate::validate_name(name, 1).map_err(|e| format!("{e:#}"))?;
@@ -455,6 +481,7 @@ fn check_command(argv: &[String]) -> Result<(), String> {
         Command::Logs(args) => check_names(args.name.as_slice()),
         Command::Jobs { name, .. } => check_names(name.as_slice()),
         Command::Doctor { names, .. } => check_names(names),
+        Command::Config(ConfigCommand::SetProxy(args)) => check_set_proxy(args),
         Command::List { .. }
         | Command::Down(_)
         | Command::Cluster(ClusterCommand::Create | ClusterCommand::Delete { .. })

@@ -1807,3 +1807,74 @@ mod existing_cluster {
         );
     }
 }
+
+const PROXY_PASSWORD: &str = "proxy-pass-w0rd/x";
+
+fn with_proxy(mut c: Config) -> Config {
+    c.cluster.proxy = Some(deskrun::model::ProxySettings {
+        http: Some("http://proxy.example.com:3128".into()),
+        https: Some("http://me%40corp:proxy-pass-w0rd%2Fx@proxy.example.com:3128".into()),
+        no_proxy: vec![".corp.example.com".into(), "localhost".into()],
+    });
+    validate_config(&c).expect("valid proxy config")
+}
+
+#[test]
+fn snapshot_proxy() {
+    let c = with_proxy(one("k8s", installation(Mode::Kubernetes, 1, vec![], pat())));
+    insta::assert_snapshot!("proxy", snapshot_text(&c, false));
+}
+
+#[test]
+fn proxy_reaches_every_scale_set_and_its_credentials_only_a_secret() {
+    let c = with_proxy(everything());
+    let r = rendered(&c);
+    for inst in &r.instances {
+        let p = inst.values.get("proxy").expect("proxy values");
+        assert_eq!(
+            s(p, &["http", "url"]),
+            Some("http://proxy.example.com:3128")
+        );
+        assert!(p.get("http").unwrap().get("credentialSecretRef").is_none());
+        assert_eq!(
+            s(p, &["https", "url"]),
+            Some("http://proxy.example.com:3128")
+        );
+        assert_eq!(
+            s(p, &["https", "credentialSecretRef"]),
+            Some("deskrun-proxy-https")
+        );
+        let no_proxy: Vec<&str> = seq(p, "noProxy").iter().filter_map(Value::as_str).collect();
+        assert_eq!(no_proxy[..2], [".corp.example.com", "localhost"]);
+        for inside in ["10.96.0.1", ".svc", ".cluster.local", "127.0.0.1"] {
+            assert!(no_proxy.contains(&inside), "{no_proxy:?}");
+        }
+        assert_eq!(no_proxy.iter().filter(|e| **e == "localhost").count(), 1);
+    }
+    assert_eq!(r.proxy_secrets.len(), 1);
+    let secret = &r.proxy_secrets[0];
+    assert_eq!(
+        s(secret, &["metadata", "name"]),
+        Some("deskrun-proxy-https")
+    );
+    assert_eq!(s(secret, &["metadata", "namespace"]), Some("arc-systems"));
+    assert_eq!(s(secret, &["stringData", "username"]), Some("me@corp"));
+    assert_eq!(s(secret, &["stringData", "password"]), Some(PROXY_PASSWORD));
+
+    let shown = stream(&c, false);
+    assert!(
+        !shown.contains(PROXY_PASSWORD) && !shown.contains("proxy-pass-w0rd"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("# Source: deskrun-proxy-https.yaml"),
+        "{shown}"
+    );
+    assert!(stream(&c, true).contains(PROXY_PASSWORD));
+
+    // A new password alone upgrades every instance (the Secret is re-applied).
+    let mut changed = c.clone();
+    changed.cluster.proxy.as_mut().unwrap().https =
+        Some("http://me%40corp:another-pass@proxy.example.com:3128".into());
+    assert_ne!(hash_of(&c, "k8s"), hash_of(&changed, "k8s"));
+}

@@ -12,6 +12,18 @@ pub struct ListOutput {
     /// Where `deskrun up` deploys.
     pub cluster: ListCluster,
     pub installations: Vec<ListEntry>,
+    /// `cluster.proxy`, credentials left out; `null` when unset.
+    pub proxy: Option<ListProxy>,
+}
+
+/// The cluster proxy as `list` shows it: URLs without their credentials.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListProxy {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub no_proxy: Vec<String>,
+    /// Whether any URL has credentials (kept in the config, given to ARC in a Secret).
+    pub credentials: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +77,15 @@ pub fn list(config: &Config) -> ListOutput {
             namespace: config.cluster.namespace.clone(),
             controller: config.cluster.controller.to_string(),
         },
+        proxy: config.cluster.proxy.as_ref().map(|p| ListProxy {
+            http: p.http.as_deref().map(crate::model::without_userinfo),
+            https: p.https.as_deref().map(crate::model::without_userinfo),
+            no_proxy: p.no_proxy.clone(),
+            credentials: p
+                .urls()
+                .iter()
+                .any(|(_, u)| crate::model::userinfo(u).is_some()),
+        }),
         installations: config
             .installations
             .iter()

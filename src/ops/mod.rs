@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod list;
 pub mod logs;
 pub mod mirrors;
+pub mod proxy;
 pub mod remove;
 pub mod render;
 pub mod session;

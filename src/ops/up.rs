@@ -492,6 +492,19 @@ fn apply(
                 .map(|r| (r, i))
         })
         .collect();
+    // The proxy credentials the scale sets name, before any of them starts a
+    // listener that reads them. On stdin, never in argv.
+    if !deployable.is_empty() && !rendered.proxy_secrets.is_empty() {
+        run_step(s, "apply the proxy credentials", || {
+            for secret in &rendered.proxy_secrets {
+                kube.apply(
+                    "apply the proxy credentials Secret",
+                    &serde_json::to_string(secret)?,
+                )?;
+            }
+            Ok(())
+        })?;
+    }
     let results = parallel(&deployable, workers, |(r, p)| {
         run_step(
             s,
