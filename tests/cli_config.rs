@@ -401,7 +401,12 @@ fn list_json_and_yaml_have_the_documented_shape() {
     let keys = |v: &Json| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(
         keys(&doc),
-        BTreeSet::from(["version".into(), "cluster".into(), "installations".into()])
+        BTreeSet::from([
+            "version".into(),
+            "cluster".into(),
+            "installations".into(),
+            "proxy".into()
+        ])
     );
     assert_eq!(
         doc["cluster"],
