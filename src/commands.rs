@@ -534,9 +534,9 @@ fn set_proxy(g: &Globals, args: SetProxyArgs) -> Result<()> {
     }
     if args.credentials_stdin {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the proxy credentials from standard input")?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            anyhow::anyhow!("cannot read the proxy credentials from standard input: {e}")
+        })?;
         let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
         let Some((user, password)) = line.split_once(':') else {
             input_bail!("--credentials-stdin: expected USER:PASSWORD on standard input (one line)");
