@@ -2,9 +2,10 @@
 //! series, and its own time. `cargo bench --bench deskrun` prints one table;
 //! docs/performance.md explains it.
 //!
-//! Everything runs the release binary against the fake toolchain
-//! (`tests/fake-tools/fake_tool.py` as kind, helm, kubectl and docker) in a
-//! throw-away sandbox, so no cluster is touched. Knobs (environment):
+//! Everything runs the release binary against the fake toolchain (this
+//! bench binary itself, run as kind, helm, kubectl and docker:
+//! `deskrun::testing::process`) in a throw-away sandbox, so no cluster is
+//! touched. Knobs (environment):
 //!
 //! - `DESKRUN_BENCH_CALL_MS` (default 0): latency of every fake call in the
 //!   call-count scenarios;
@@ -12,20 +13,16 @@
 //!   concurrency scenario;
 //! - `DESKRUN_BENCH_SIZES` (default `1,10,50`): installations per call-count
 //!   scenario (each with 3 instances);
-//! - `DESKRUN_BENCH_RUNS` (default 20): runs per median;
-//! - `DESKRUN_BENCH_FAKE_LAUNCHER=0`: run the fake as a plain script (as the
-//!   tests do) instead of through the bytecode-caching launcher.
+//! - `DESKRUN_BENCH_RUNS` (default 20): runs per median.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::Call;
-use serde_json::{Value, json};
+use deskrun::testing::process::StateDir;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_deskrun");
@@ -85,7 +82,7 @@ struct Run {
     cpu_own: Duration,
     /// Whether `cpu_own` is in clock ticks.
     cpu_in_ticks: bool,
-    /// CPU of the tools it ran (the fake's Python), from its children's times.
+    /// CPU of the tools it ran (the fake), from its children's times.
     cpu_tools: Duration,
     stdout: String,
     stderr: String,
@@ -224,59 +221,16 @@ trait CallKind {
 
 impl CallKind for Call {
     fn is_version_check(&self) -> bool {
-        self.subcommand() == "version"
+        self.verb() == "version"
     }
 
     fn is_helm_upgrade(&self) -> bool {
-        self.tool == "helm" && self.subcommand() == "upgrade"
+        self.tool == "helm" && self.verb() == "upgrade"
     }
 
     fn is_helm_wait(&self) -> bool {
         self.tool == "helm" && self.mutates()
     }
-}
-
-/// The Python interpreter `python3` on PATH resolves to (past pyenv-style
-/// shims), unless `DESKRUN_BENCH_FAKE_LAUNCHER=0` asks for the plain fake.
-fn python() -> Option<&'static str> {
-    static PYTHON: OnceLock<Option<String>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            if std::env::var("DESKRUN_BENCH_FAKE_LAUNCHER").as_deref() == Ok("0") {
-                return None;
-            }
-            let out = Command::new("python3")
-                .args(["-c", "import sys; print(sys.executable)"])
-                .output()
-                .ok()?;
-            let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
-            (out.status.success() && Path::new(&path).is_file()).then_some(path)
-        })
-        .as_deref()
-}
-
-/// A launcher that runs the fake exactly as its own `__main__` block does,
-/// but through the import system, so its bytecode is compiled once per
-/// sandbox instead of on every call (~110 ms of CPU each for a 4000-line
-/// script), and without a `python3` shim in between.
-fn launcher_script(python: &str, pycache: &Path, fake: &Path) -> String {
-    let dir = fake.parent().expect("fake has a directory");
-    let module = fake
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .expect("fake module name");
-    format!(
-        "#!{python}\n\
-         # deskrun benchmark sandbox: runs {fake} as the tool named by argv[0]\n\
-         import runpy, sys\n\
-         sys.dont_write_bytecode = False\n\
-         sys.pycache_prefix = {pycache:?}\n\
-         sys.path.insert(0, {dir:?})\n\
-         runpy.run_module({module:?}, run_name=\"__main__\", alter_sys=False)\n",
-        fake = fake.display(),
-        pycache = pycache.display().to_string(),
-        dir = dir.display().to_string(),
-    )
 }
 
 impl Sandbox {
@@ -289,28 +243,9 @@ impl Sandbox {
         let state = dir.path().join("state");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::create_dir_all(&state).unwrap();
-        let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-tools/fake_tool.py");
-        assert!(
-            fake.exists(),
-            "{} is missing: the benchmarks need the fake toolchain",
-            fake.display()
-        );
-        let target = match python() {
-            Some(python) => {
-                let launcher = dir.path().join("fake-launcher");
-                std::fs::write(
-                    &launcher,
-                    launcher_script(python, &dir.path().join("pycache"), &fake),
-                )
-                .unwrap();
-                std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755))
-                    .unwrap();
-                launcher
-            }
-            None => fake,
-        };
-        for tool in ["kind", "helm", "kubectl", "docker"] {
-            std::os::unix::fs::symlink(&target, bin.join(tool)).unwrap();
+        let fake = std::env::current_exe().expect("the bench binary's path");
+        for tool in deskrun::testing::process::TOOLS {
+            std::os::unix::fs::symlink(&fake, bin.join(tool)).unwrap();
         }
         let config = dir.path().join("config/config.yaml");
         std::fs::create_dir_all(config.parent().unwrap()).unwrap();
@@ -324,14 +259,12 @@ impl Sandbox {
             ),
         )
         .unwrap();
-        let sb = Sandbox {
+        Sandbox {
             dir,
             bin,
             state,
             config,
-        };
-        sb.set_latency(json!({}));
-        sb
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -389,21 +322,21 @@ impl Sandbox {
         assert!(r.ok, "`deskrun add {name}` failed:\n{}", r.stderr);
     }
 
-    /// The fake's `latency_ms` table.
-    fn set_latency(&self, latency: Value) {
-        std::fs::write(
-            self.state.join("config.json"),
-            json!({ "latency_ms": latency }).to_string(),
-        )
-        .unwrap();
+    /// Calls whose line starts with `prefix` ("" for all) take `ms`.
+    fn set_latency(&self, prefix: &str, ms: u64) {
+        StateDir::new(&self.state).update(|m| {
+            m.latency.clear();
+            m.latency
+                .insert(prefix.to_string(), Duration::from_millis(ms));
+        });
     }
 
     fn calls(&self) -> Vec<Call> {
-        common::read_calls(&self.state)
+        StateDir::new(&self.state).calls()
     }
 
     fn reset_calls(&self) {
-        let _ = std::fs::remove_file(self.state.join("calls.jsonl"));
+        StateDir::new(&self.state).clear_calls();
     }
 }
 
@@ -535,7 +468,7 @@ fn naive(n: usize) -> Naive {
 fn scale_scenario(n: usize, s: &Settings, rows: &mut Vec<UpRow>) -> Duration {
     let sb = Sandbox::new();
     if s.call_ms > 0 {
-        sb.set_latency(json!({ "default": s.call_ms }));
+        sb.set_latency("", s.call_ms);
     }
     add_installations(&sb, n, INSTANCES);
     let instances = n * INSTANCES;
@@ -621,7 +554,7 @@ fn concurrency_scenario(s: &Settings, parallel: Option<usize>) -> ConcurrencyRow
     sb.add("base", &[]);
     sb.run(&["up"]);
     sb.add("burst", &["--instances", "10"]);
-    sb.set_latency(json!({ "helm upgrade": s.helm_ms }));
+    sb.set_latency("helm upgrade", s.helm_ms);
     sb.reset_calls();
     let p = parallel.map(|p| p.to_string());
     let mut args = vec!["up"];
@@ -731,6 +664,9 @@ fn verdict(pass: bool) -> &'static str {
 }
 
 fn main() {
+    if let Some(code) = deskrun::testing::process::run_as_tool() {
+        std::process::exit(code);
+    }
     let s = Settings::from_env();
     let bench_start = Instant::now();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -738,11 +674,8 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     println!(
-        "binary {BIN}; fake toolchain tests/fake-tools/fake_tool.py ({}); {cpus} CPUs, load average {} at start; \
+        "binary {BIN}; fake toolchain deskrun::testing::process (this binary); {cpus} CPUs, load average {} at start; \
          {} ms per fake call in the call counts; medians of {} runs",
-        python().map_or("run as a script".to_string(), |p| format!(
-            "imported by {p}"
-        )),
         load.join(" "),
         s.call_ms,
         s.runs

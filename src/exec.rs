@@ -301,7 +301,7 @@ pub struct Output {
     pub stderr: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ToolErrorKind {
     /// The program was not found (on PATH, or at the given path).
     NotFound,

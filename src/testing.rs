@@ -16,6 +16,7 @@
 //! [`Cmd`].
 
 pub mod arc;
+pub mod process;
 
 use crate::config::Store;
 use crate::exec::{Invocation, Output, Redact, ToolError, ToolErrorKind, ToolRunner, command_line};
@@ -24,6 +25,7 @@ use crate::ops::session::Session;
 use crate::progress::Progress;
 use crate::tools::{ARC_CRDS, Timeouts};
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -34,11 +36,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Maps whose keys are not strings, stored as `[[key, value], ...]` (the
+/// process fake keeps the world in a JSON file).
+mod as_pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The world.
 
 /// Everything the fake tools share: one machine with a Docker engine.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct World {
     pub docker_running: bool,
     /// What each tool's version command prints.
@@ -83,7 +108,7 @@ impl Default for World {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
     pub running: bool,
@@ -96,7 +121,7 @@ pub struct Container {
 }
 
 /// The parts of `docker run` the fake keeps.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunSpec {
     pub image: String,
     pub network: Option<String>,
@@ -107,7 +132,7 @@ pub struct RunSpec {
 }
 
 /// Identity of a Kubernetes object (`namespace` is "" for cluster-scoped).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjKey {
     pub kind: String,
     pub namespace: String,
@@ -126,7 +151,7 @@ impl ObjKey {
 
 /// One cluster (made by kind, or an existing one reached through a context):
 /// its objects and its helm releases.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     pub name: String,
     /// Not made by kind: `kind get clusters` does not list it, it has no
@@ -139,14 +164,17 @@ pub struct Cluster {
     pub denied: BTreeSet<String>,
     /// The kind config it was created with (`kind create cluster --config -`).
     pub kind_config: String,
+    #[serde(with = "as_pairs")]
     pub objects: BTreeMap<ObjKey, Json>,
     /// Release history by (namespace, name), oldest first.
+    #[serde(with = "as_pairs")]
     pub releases: BTreeMap<(String, String), Vec<Revision>>,
     /// What `kubectl logs` prints, per container ([`arc::LogKey`]).
+    #[serde(with = "as_pairs")]
     pub logs: BTreeMap<arc::LogKey, String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revision {
     pub revision: u32,
     /// `deployed`, `superseded`, `failed`, `pending-install`, ...
@@ -499,33 +527,40 @@ impl Call {
 
     /// The subcommand: the first word that is not a flag or a flag's value.
     pub fn verb(&self) -> &str {
-        Cmd::parse(&self.program, &self.args, None, self.timeout)
-            .words
-            .first()
-            .map(|w| {
-                let i = self.args.iter().position(|a| a == w).unwrap_or(0);
-                self.args[i].as_str()
-            })
-            .unwrap_or("")
+        verb_of(&self.program, &self.args)
     }
 
     /// Whether the call changes cluster state.
     pub fn mutates(&self) -> bool {
-        let verb = self.verb();
-        match self.program.as_str() {
-            "kind" => matches!(verb, "create" | "delete"),
-            "helm" => matches!(verb, "upgrade" | "install" | "uninstall" | "rollback"),
-            "kubectl" => matches!(verb, "apply" | "delete" | "create" | "patch" | "replace"),
-            "docker" => {
-                matches!(verb, "run" | "rm" | "start" | "stop" | "create")
-                    || (verb == "network"
-                        && self
-                            .args
-                            .iter()
-                            .any(|a| matches!(a.as_str(), "create" | "rm")))
-            }
-            _ => false,
+        mutates(&self.program, &self.args)
+    }
+}
+
+/// The subcommand of `program args`: its first word that is not a flag or a
+/// flag's value (`kubectl --context X apply` -> `apply`).
+pub fn verb_of<'a>(program: &str, args: &'a [String]) -> &'a str {
+    Cmd::parse(program, args, None, Duration::ZERO)
+        .words
+        .first()
+        .map(|w| {
+            let i = args.iter().position(|a| a == w).unwrap_or(0);
+            args[i].as_str()
+        })
+        .unwrap_or("")
+}
+
+/// Whether `program args` changes cluster or machine state.
+pub fn mutates(program: &str, args: &[String]) -> bool {
+    let verb = verb_of(program, args);
+    match program {
+        "kind" => matches!(verb, "create" | "delete"),
+        "helm" => matches!(verb, "upgrade" | "install" | "uninstall" | "rollback"),
+        "kubectl" => matches!(verb, "apply" | "delete" | "create" | "patch" | "replace"),
+        "docker" => {
+            matches!(verb, "run" | "rm" | "start" | "stop" | "create")
+                || (verb == "network" && args.iter().any(|a| matches!(a.as_str(), "create" | "rm")))
         }
+        _ => false,
     }
 }
 
@@ -661,7 +696,7 @@ impl Cmd {
 pub type Reply = std::result::Result<String, Failure>;
 
 /// A failed call as the tool reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     pub kind: ToolErrorKind,
     pub stderr: String,
@@ -690,8 +725,10 @@ impl Failure {
     }
 }
 
-/// What an injected fault does.
-#[derive(Debug, Clone)]
+/// What an injected fault does. In the process fake
+/// ([`process`]), `Timeout` and `LeaveRelease` hang until the child is
+/// killed, as a real tool that runs out of time does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FaultAction {
     /// Fail like the tool would (nothing happens).
     Fail(Failure),
@@ -708,7 +745,7 @@ pub enum FaultAction {
 }
 
 /// A failure to inject into matching calls.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     pub tool: Option<String>,
     /// A substring of the call's `args.join(" ")` ("" matches every call).
@@ -778,6 +815,30 @@ impl FaultBuilder {
         };
         self.0
     }
+}
+
+/// The latency of the longest prefix of `line` in `table`.
+fn latency_for(table: &BTreeMap<String, Duration>, line: &str) -> Option<Duration> {
+    table
+        .iter()
+        .filter(|(p, _)| line.starts_with(p.as_str()))
+        .max_by_key(|(p, _)| p.len())
+        .map(|(_, d)| *d)
+}
+
+/// Counts the call against every fault it matches and returns the action
+/// of the one that fires.
+fn take_fault(faults: &mut [Fault], program: &str, args: &str) -> Option<FaultAction> {
+    for f in faults.iter_mut() {
+        if f.tool.as_deref().is_some_and(|t| t != program) || !args.contains(&f.matching) {
+            continue;
+        }
+        f.seen += 1;
+        if f.nth == 0 || f.nth == f.seen {
+            return Some(f.action.clone());
+        }
+    }
+    None
 }
 
 /// A test's own handler for a verb: gets the world and the parsed command.
@@ -890,25 +951,11 @@ impl FakeCluster {
 
     /// The most specific latency for `line`.
     fn latency_for(&self, line: &str) -> Option<Duration> {
-        lock(&self.latency)
-            .iter()
-            .filter(|(p, _)| line.starts_with(p.as_str()))
-            .max_by_key(|(p, _)| p.len())
-            .map(|(_, d)| *d)
+        latency_for(&lock(&self.latency), line)
     }
 
     fn take_fault(&self, program: &str, args: &str) -> Option<FaultAction> {
-        let mut faults = lock(&self.faults);
-        for f in faults.iter_mut() {
-            if f.tool.as_deref().is_some_and(|t| t != program) || !args.contains(&f.matching) {
-                continue;
-            }
-            f.seen += 1;
-            if f.nth == 0 || f.nth == f.seen {
-                return Some(f.action.clone());
-            }
-        }
-        None
+        take_fault(&mut lock(&self.faults), program, args)
     }
 
     fn dispatch(&self, world: &mut World, cmd: &Cmd) -> Reply {
@@ -921,16 +968,21 @@ impl FakeCluster {
                 .or_else(|| handlers.get(&(cmd.tool.clone(), verb.to_string())))
                 .cloned()
         };
-        if let Some(h) = handler {
-            return h(world, cmd);
+        match handler {
+            Some(h) => h(world, cmd),
+            None => answer(world, cmd),
         }
-        match cmd.tool.as_str() {
-            "kind" => kind(world, cmd),
-            "docker" => docker(world, cmd),
-            "helm" => helm(world, cmd),
-            "kubectl" => kubectl(world, cmd),
-            _ => Err(Failure::unsupported(cmd)),
-        }
+    }
+}
+
+/// The built-in behaviour of the four tools.
+fn answer(world: &mut World, cmd: &Cmd) -> Reply {
+    match cmd.tool.as_str() {
+        "kind" => kind(world, cmd),
+        "docker" => docker(world, cmd),
+        "helm" => helm(world, cmd),
+        "kubectl" => kubectl(world, cmd),
+        _ => Err(Failure::unsupported(cmd)),
     }
 }
 

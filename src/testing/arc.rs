@@ -225,7 +225,7 @@ pub fn event(pod: &str, reason: &str, message: &str, at: &str) -> Json {
 
 /// Whose log: a container of a pod (`previous`: the crashed instance
 /// before the current one).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct LogKey {
     pub namespace: String,
     pub pod: String,

@@ -1,11 +1,13 @@
-//! A sandbox for driving the built `deskrun` binary against the fake
-//! toolchain (`tests/fake-tools/fake_tool.py` as kind, helm, kubectl and
-//! docker, first on PATH), with its own config, cache root and state.
+//! Shared test fixtures, and a sandbox for driving the built `deskrun`
+//! binary against the fake toolchain as child processes (the black-box test
+//! binary run as kind, helm, kubectl and docker, first on PATH;
+//! `deskrun::testing::process`), with its own config, cache root and state.
 #![allow(dead_code)]
 
 pub mod github;
 
-use serde_json::{Value, json};
+use deskrun::testing::process::{Machine, StateDir};
+use deskrun::testing::{Fault, World};
 use std::path::{Path, PathBuf};
 
 pub const TOKEN: &str = "fake-token-for-tests-0001";
@@ -60,33 +62,20 @@ pub fn shared_dir() -> Option<PathBuf> {
     p.join("tools/arc-render").exists().then_some(p)
 }
 
-/// The real python interpreter (`python3` on PATH may be a slow shim script).
-fn python() -> &'static str {
-    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = std::process::Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .expect("python3 is needed for the fake toolchain");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    })
-}
+/// The executable that plays the fake tools: the black-box test binary (or
+/// the bench), whose `main` hands over to
+/// [`deskrun::testing::process::run_as_tool`] when it is run as `kind`,
+/// `helm`, `kubectl` or `docker`. Only such a binary may make a [`Sandbox`].
+pub static FAKE_TOOL_HOST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-/// `kind`, `helm`, `kubectl` and `docker` in `bin`: tiny scripts run by the
-/// real interpreter that import the fake as a module, so python caches its
-/// bytecode instead of compiling the whole fake on every call.
+/// `kind`, `helm`, `kubectl` and `docker` in `bin`: symlinks to the
+/// [`FAKE_TOOL_HOST`].
 pub fn install_fake_tools(bin: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = repo_root().join("tests/fake-tools");
-    for tool in ["kind", "helm", "kubectl", "docker"] {
-        let path = bin.join(tool);
-        let script = format!(
-            "#!{}\nimport sys\nsys.dont_write_bytecode = False\nsys.path.insert(0, {:?})\nimport fake_tool\ncode = fake_tool.main()\ntry:\n    sys.stdout.flush()\nexcept BrokenPipeError:\n    pass\nsys.exit(code)\n",
-            python(),
-            dir.display().to_string()
-        );
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let host = FAKE_TOOL_HOST
+        .get()
+        .expect("a Sandbox needs a binary whose main calls run_as_tool (tests/blackbox)");
+    for tool in deskrun::testing::process::TOOLS {
+        std::os::unix::fs::symlink(host, bin.join(tool)).unwrap();
     }
 }
 
@@ -98,76 +87,7 @@ pub struct Sandbox {
     pub cache_root: PathBuf,
 }
 
-/// One recorded tool call.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub tool: String,
-    pub argv: Vec<String>,
-    pub stdin: Option<String>,
-    pub env: Value,
-    /// Seconds since the epoch when the fake started it.
-    pub start: f64,
-}
-
-impl Call {
-    pub fn line(&self) -> String {
-        format!("{} {}", self.tool, self.argv.join(" "))
-    }
-
-    /// The tool's subcommand: its first word that is not a flag or a flag's
-    /// value (`kubectl --context X apply` -> `apply`).
-    pub fn subcommand(&self) -> &str {
-        let mut skip = false;
-        for a in &self.argv {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if a == "--context" || a == "--kube-context" || a == "--namespace" {
-                skip = true;
-                continue;
-            }
-            if !a.starts_with('-') {
-                return a;
-            }
-        }
-        ""
-    }
-
-    /// Whether the call changes cluster state.
-    pub fn mutates(&self) -> bool {
-        let sub = self.subcommand();
-        match self.tool.as_str() {
-            "kind" => matches!(sub, "create" | "delete"),
-            "helm" => matches!(sub, "upgrade" | "install" | "uninstall" | "rollback"),
-            "kubectl" => matches!(sub, "apply" | "delete" | "create" | "patch" | "replace"),
-            _ => false,
-        }
-    }
-}
-
-/// The calls the fake recorded in `state/calls.jsonl`, in order.
-pub fn read_calls(state: &Path) -> Vec<Call> {
-    let text = std::fs::read_to_string(state.join("calls.jsonl")).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("tool").is_some())
-        .map(|v| Call {
-            tool: v["tool"].as_str().unwrap_or_default().to_string(),
-            argv: v["argv"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            stdin: v["stdin"].as_str().map(String::from),
-            env: v["env"].clone(),
-            start: v["start"].as_f64().unwrap_or(0.0),
-        })
-        .collect()
-}
+pub use deskrun::testing::process::CallRecord as Call;
 
 impl Sandbox {
     pub fn new() -> Self {
@@ -186,21 +106,6 @@ impl Sandbox {
         };
         sb.write_config_header();
         sb
-    }
-
-    /// Make the fake helm render every install through the real chart
-    /// (`../shared/tools/arc-render`, ~1 s a call) when `../shared` exists.
-    pub fn with_real_chart(self) -> Self {
-        match shared_dir() {
-            Some(shared) => self.set_fake_config(json!({
-                "arc_render": shared.join("tools/arc-render"),
-                "charts_dir": shared.join("fixtures/arc-charts/0.14.2"),
-            })),
-            None => eprintln!(
-                "note: ../shared absent; the fake helm checks values without the real chart"
-            ),
-        }
-        self
     }
 
     /// A config whose cache root lives in the sandbox.
@@ -252,30 +157,59 @@ impl Sandbox {
         c.assert().success();
     }
 
-    pub fn set_fake_config(&self, v: Value) {
-        std::fs::write(self.state.join("config.json"), v.to_string()).unwrap();
+    fn machine_dir(&self) -> StateDir {
+        StateDir::new(&self.state)
     }
 
-    pub fn set_faults(&self, v: Value) {
-        std::fs::write(self.state.join("faults.json"), v.to_string()).unwrap();
+    /// Read or change what the fake tools share (world, faults, latency).
+    pub fn machine<R>(&self, f: impl FnOnce(&mut Machine) -> R) -> R {
+        self.machine_dir().update(f)
+    }
+
+    /// A copy of the fake machine's world.
+    pub fn world(&self) -> World {
+        self.machine_dir().read().world
+    }
+
+    /// Replace the injected faults (their counters start again).
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.machine(|m| m.faults = faults);
     }
 
     pub fn clear_faults(&self) {
-        let _ = std::fs::remove_file(self.state.join("faults.json"));
+        self.set_faults(vec![]);
+    }
+
+    /// Calls whose line starts with `prefix` take `ms` milliseconds.
+    pub fn latency(&self, prefix: &str, ms: u64) {
+        self.machine(|m| {
+            m.latency
+                .insert(prefix.to_string(), std::time::Duration::from_millis(ms))
+        });
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        read_calls(&self.state)
+        self.machine_dir().calls()
     }
 
     /// Forget recorded calls (to count those of the next command only).
     pub fn reset_calls(&self) {
-        let _ = std::fs::remove_file(self.state.join("calls.jsonl"));
+        self.machine_dir().clear_calls();
     }
 
-    pub fn state(&self) -> Value {
-        let text = std::fs::read_to_string(self.state.join("state.json")).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+    /// Release name -> status of its latest revision, over every cluster
+    /// and namespace.
+    pub fn release_statuses(&self) -> std::collections::BTreeMap<String, String> {
+        self.world()
+            .clusters
+            .values()
+            .flat_map(|c| c.releases.iter())
+            .filter_map(|((_, name), history)| Some((name.clone(), history.last()?.status.clone())))
+            .collect()
+    }
+
+    pub fn release_status(&self, name: &str) -> Option<String> {
+        self.release_statuses().remove(name)
     }
 
     pub fn config_bytes(&self) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! one after it has nothing to do.
 //!
 //! (What only a process can show, Ctrl-C and process groups, is in
-//! `tests/faults.rs` on fake executables.)
+//! `tests/blackbox/faults.rs` on fake executables.)
 
 use deskrun::error::exit_code;
 use deskrun::model::Mode;

@@ -7,5 +7,4 @@ mod existing;
 mod faults;
 mod mirrors;
 mod ops;
-mod output;
 mod runners;

@@ -3,10 +3,8 @@
 //! always whole; two `up` never run their changes at the same time (the
 //! second waits, says so, and then finds nothing left to do).
 
-mod common;
-
-use common::{Sandbox, TOKEN};
-use serde_json::{Value, json};
+use crate::common::{Sandbox, TOKEN};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
@@ -84,8 +82,7 @@ fn names(sb: &Sandbox) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn sixteen_adds_at_once_all_land() {
+pub fn sixteen_adds_at_once_all_land() {
     let sb = Sandbox::new();
     // Three rounds: a lost update shows up as a missing name in any of them.
     let mut want = BTreeSet::new();
@@ -109,8 +106,7 @@ fn sixteen_adds_at_once_all_land() {
     }
 }
 
-#[test]
-fn adds_and_removes_at_once() {
+pub fn adds_and_removes_at_once() {
     let sb = Sandbox::new();
     for i in 0..8 {
         sb.add(&format!("old-{i}"), &[]);
@@ -129,8 +125,7 @@ fn adds_and_removes_at_once() {
     assert_eq!(names(&sb), want);
 }
 
-#[test]
-fn racing_adds_of_one_name_let_exactly_one_win() {
+pub fn racing_adds_of_one_name_let_exactly_one_win() {
     let sb = Sandbox::new();
     let jobs: Vec<_> = (1..=8)
         .map(|max| add_job("same", &["--max-runners", &max.to_string()]))
@@ -182,8 +177,7 @@ fn count(sb: &Sandbox, needle: &str) -> usize {
         .count()
 }
 
-#[test]
-fn two_ups_at_once_run_one_after_the_other() {
+pub fn two_ups_at_once_run_one_after_the_other() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     sb.add(
@@ -197,7 +191,7 @@ fn two_ups_at_once_run_one_after_the_other() {
     );
     // Slow helm installs keep the first `up` busy long enough for the
     // second to meet its lock.
-    sb.set_fake_config(json!({"latency_ms": {"default": 0, "helm upgrade": 700}}));
+    sb.latency("helm upgrade", 700);
     let up = || (vec!["up".to_string()], String::new());
     let outs = at_once(&sb, vec![up(), up()]);
     for o in &outs {
@@ -239,15 +233,13 @@ fn two_ups_at_once_run_one_after_the_other() {
     assert_eq!(count(&sb, "helm upgrade --install b "), 1);
 }
 
-#[test]
-fn up_and_down_at_once_serialise_and_the_next_up_converges() {
+pub fn up_and_down_at_once_serialise_and_the_next_up_converges() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     sb.cmd().arg("up").assert().success();
     sb.add("b", &["--mode", "dind"]);
-    sb.set_fake_config(
-        json!({"latency_ms": {"default": 0, "helm upgrade": 500, "helm uninstall": 500}}),
-    );
+    sb.latency("helm upgrade", 500);
+    sb.latency("helm uninstall", 500);
     let outs = at_once(
         &sb,
         vec![
@@ -258,7 +250,7 @@ fn up_and_down_at_once_serialise_and_the_next_up_converges() {
     for o in &outs {
         assert!(o.status.success(), "{}", show(o));
     }
-    sb.set_fake_config(json!({"latency_ms": {}}));
+    sb.machine(|m| m.latency.clear());
     sb.cmd().arg("up").assert().success();
     let out = sb.cmd().arg("up").output().unwrap();
     assert!(

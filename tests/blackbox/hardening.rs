@@ -4,9 +4,8 @@
 //! lock, exposed credentials, an empty `DESKRUN_CONFIG`, a byte order mark,
 //! absurd nesting and size. No tool is called.
 
-mod common;
-
-use common::{Sandbox, TOKEN};
+use crate::common::{Sandbox, TOKEN};
+use deskrun::testing::Fault;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Output, Stdio};
@@ -69,8 +68,7 @@ fn temp_files(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn two_names_for_one_config_lose_no_entry() {
+pub fn two_names_for_one_config_lose_no_entry() {
     let sb = Sandbox::new();
     let real = sb.config.clone();
     let link_dir = sb.path().join("dotfiles");
@@ -100,8 +98,7 @@ fn two_names_for_one_config_lose_no_entry() {
     assert!(temp_files(real.parent().unwrap()).is_empty());
 }
 
-#[test]
-fn a_config_that_is_not_a_regular_file_is_refused_and_kept() {
+pub fn a_config_that_is_not_a_regular_file_is_refused_and_kept() {
     let sb = Sandbox::new();
     let fifo = sb.path().join("fifo.yaml");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -147,8 +144,7 @@ fn a_config_that_is_not_a_regular_file_is_refused_and_kept() {
 /// varying moments, 30 times. Whenever the signal lands while the temp file
 /// exists, the handler must remove it; a temp file left by SIGKILL is
 /// removed by the next write.
-#[test]
-fn signals_during_add_leave_no_temp_file() {
+pub fn signals_during_add_leave_no_temp_file() {
     let sb = Sandbox::new();
     let dir = sb.config.parent().unwrap().to_path_buf();
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -177,8 +173,7 @@ fn signals_during_add_leave_no_temp_file() {
     assert!(temp_files(&dir).is_empty());
 }
 
-#[test]
-fn a_held_config_lock_is_announced_with_its_holder() {
+pub fn a_held_config_lock_is_announced_with_its_holder() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     let lock = sb.config.with_file_name("config.yaml.lock");
@@ -219,8 +214,7 @@ fn a_held_config_lock_is_announced_with_its_holder() {
     holder.wait().unwrap();
 }
 
-#[test]
-fn credentials_readable_by_others_are_warned_about_once() {
+pub fn credentials_readable_by_others_are_warned_about_once() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     fs::set_permissions(&sb.config, fs::Permissions::from_mode(0o644)).unwrap();
@@ -247,8 +241,7 @@ fn credentials_readable_by_others_are_warned_about_once() {
     assert!(!stderr(&o).contains("warning"), "{}", show(&o));
 }
 
-#[test]
-fn folders_and_files_are_private_whatever_the_umask() {
+pub fn folders_and_files_are_private_whatever_the_umask() {
     let sb = Sandbox::new();
     let config = sb.path().join("fresh/deskrun/config.yaml");
     let o = Command::new("sh")
@@ -282,8 +275,7 @@ fn folders_and_files_are_private_whatever_the_umask() {
     }
 }
 
-#[test]
-fn an_empty_deskrun_config_is_named() {
+pub fn an_empty_deskrun_config_is_named() {
     let sb = Sandbox::new();
     let o = sb
         .cmd()
@@ -307,8 +299,7 @@ fn an_empty_deskrun_config_is_named() {
     assert!(o.status.success(), "{}", show(&o));
 }
 
-#[test]
-fn odd_config_files_are_named_for_what_they_are() {
+pub fn odd_config_files_are_named_for_what_they_are() {
     let sb = Sandbox::new();
     let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         (
@@ -359,8 +350,7 @@ fn odd_config_files_are_named_for_what_they_are() {
 /// `--auth-value-stdin` on a terminal: a prompt on stderr, nothing typed is
 /// echoed, and Ctrl-C at the prompt leaves the terminal's echo on. Run in a
 /// real pseudo-terminal (python's `pty`).
-#[test]
-fn a_token_typed_on_a_terminal_is_not_echoed() {
+pub fn a_token_typed_on_a_terminal_is_not_echoed() {
     let sb = Sandbox::new();
     let script = r#"
 import os, pty, sys, termios, time, select
@@ -436,21 +426,6 @@ print("exit", os.waitstatus_to_exitcode(status))
     );
 }
 
-fn release_status(sb: &Sandbox, release: &str) -> Option<String> {
-    let st = sb.state();
-    st["clusters"].as_object()?.values().find_map(|c| {
-        c["releases"].as_object()?.iter().find_map(|(key, hist)| {
-            (key.rsplit('/').next() == Some(release))
-                .then(|| {
-                    hist.as_array()?.last()?["status"]
-                        .as_str()
-                        .map(String::from)
-                })
-                .flatten()
-        })
-    })
-}
-
 /// After a SIGKILL, deskrun's `helm upgrade` runs on and owns the release it
 /// left `pending-upgrade`. The next `up` must not roll it back under that
 /// helm: it refuses, naming the helm's pid and what to do, and repairs the
@@ -477,8 +452,7 @@ impl Drop for KillOrphans {
     }
 }
 
-#[test]
-fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
+pub fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
     let sb = Sandbox::new();
     let _orphans = KillOrphans(sb.path().to_path_buf());
     sb.add("a", &[]);
@@ -494,9 +468,11 @@ fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
         .assert()
         .success();
     // The upgrade writes pending-upgrade, then hangs.
-    sb.set_faults(serde_json::json!([
-        {"tool": "helm", "match": "upgrade --install a ", "nth": 0, "action": "interrupt"},
-    ]));
+    sb.set_faults(vec![
+        Fault::on("helm", "upgrade --install a ")
+            .every()
+            .leave_release("pending-upgrade"),
+    ]);
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
     for (k, v) in sb.cmd().get_envs() {
         match v {
@@ -511,7 +487,7 @@ fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
         .spawn()
         .unwrap();
     let until = Instant::now() + Duration::from_secs(60);
-    while release_status(&sb, "a").as_deref() != Some("pending-upgrade") {
+    while sb.release_status("a").as_deref() != Some("pending-upgrade") {
         assert!(Instant::now() < until, "the upgrade never started");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -532,26 +508,25 @@ fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
         .unwrap_or_else(|| panic!("no pid in: {err}"));
     assert!(err.contains(&format!("kill {pid}")), "{err}");
     assert!(
-        !sb.calls().iter().any(|c| c.subcommand() == "rollback"),
+        !sb.calls().iter().any(|c| c.verb() == "rollback"),
         "rolled back under a live helm"
     );
-    assert_eq!(release_status(&sb, "a").as_deref(), Some("pending-upgrade"));
+    assert_eq!(sb.release_status("a").as_deref(), Some("pending-upgrade"));
 
     // Once that helm is gone, `up` repairs the release.
     // SAFETY: kill has no memory-safety preconditions; the pid is the orphan.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(300));
     sb.cmd().arg("up").assert().success();
-    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
-    assert!(sb.calls().iter().any(|c| c.subcommand() == "rollback"));
+    assert_eq!(sb.release_status("a").as_deref(), Some("deployed"));
+    assert!(sb.calls().iter().any(|c| c.verb() == "rollback"));
 }
 
 /// `render --output-dir` never writes through a symlink planted in the
 /// folder (with `--show-secrets` it would put the token wherever the link
 /// points), nor into a FIFO; it says what it refused. A plain re-render over
 /// its own files works.
-#[test]
-fn render_output_dir_refuses_planted_links() {
+pub fn render_output_dir_refuses_planted_links() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     let out = sb.path().join("rendered");
@@ -628,8 +603,7 @@ fn render_output_dir_refuses_planted_links() {
 /// `DESKRUN_CALL_TIMEOUT` that is not a number of seconds is an input error
 /// naming the variable, before any tool runs (it used to panic on `inf` and
 /// ignore `abc`, `0`, `-1` and an empty value).
-#[test]
-fn a_bad_call_timeout_is_named() {
+pub fn a_bad_call_timeout_is_named() {
     let sb = Sandbox::new();
     sb.add("a", &[]);
     for bad in ["inf", "1e30", "NaN", "abc", "0", "-1", "", "86401"] {
@@ -674,14 +648,15 @@ fn sandbox_processes(sb: &Sandbox) -> Vec<String> {
 /// A terminal hang-up (an ssh drop) stops `up` like Ctrl-C: the running
 /// helm is stopped with it (no orphan), exit 130, and the next `up`
 /// repairs the release it left pending.
-#[test]
-fn a_hang_up_during_up_stops_its_tools() {
+pub fn a_hang_up_during_up_stops_its_tools() {
     let sb = Sandbox::new();
     let _orphans = KillOrphans(sb.path().to_path_buf());
     sb.add("a", &[]);
-    sb.set_faults(serde_json::json!([
-        {"tool": "helm", "match": "upgrade --install a ", "nth": 0, "action": "interrupt"},
-    ]));
+    sb.set_faults(vec![
+        Fault::on("helm", "upgrade --install a ")
+            .every()
+            .leave_release("pending-install"),
+    ]);
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
     for (k, v) in sb.cmd().get_envs() {
         match v {
@@ -696,7 +671,7 @@ fn a_hang_up_during_up_stops_its_tools() {
         .spawn()
         .unwrap();
     let until = Instant::now() + Duration::from_secs(60);
-    while release_status(&sb, "a").as_deref() != Some("pending-install") {
+    while sb.release_status("a").as_deref() != Some("pending-install") {
         assert!(Instant::now() < until, "the install never started");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -712,13 +687,12 @@ fn a_hang_up_during_up_stops_its_tools() {
     );
     sb.clear_faults();
     sb.cmd().arg("up").assert().success();
-    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
+    assert_eq!(sb.release_status("a").as_deref(), Some("deployed"));
 }
 
 /// `deskrun up 2>&1 | head -1`: the reader goes away after one line; `up`
 /// still does all its work, never aborts (134), and leaves no tool running.
-#[test]
-fn up_piped_into_head_finishes_its_work() {
+pub fn up_piped_into_head_finishes_its_work() {
     let sb = Sandbox::new();
     let _orphans = KillOrphans(sb.path().to_path_buf());
     sb.add("a", &[]);
@@ -744,14 +718,14 @@ fn up_piped_into_head_finishes_its_work() {
     );
     // `up` went on after the pipe closed: both releases are deployed.
     let until = Instant::now() + Duration::from_secs(60);
-    while release_status(&sb, "b").as_deref() != Some("deployed") {
+    while sb.release_status("b").as_deref() != Some("deployed") {
         assert!(
             Instant::now() < until,
             "up stopped when its reader went away"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(release_status(&sb, "a").as_deref(), Some("deployed"));
+    assert_eq!(sb.release_status("a").as_deref(), Some("deployed"));
     // The next `up` finds nothing to do, and no tool was left behind.
     let o = sb.cmd().arg("up").output().unwrap();
     assert!(

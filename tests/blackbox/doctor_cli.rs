@@ -3,10 +3,8 @@
 //! `DESKRUN_GITHUB_API_URL`, proxies from the environment. Exit codes, the
 //! JSON shape, and that no credential is printed.
 
-mod common;
-
-use common::github::FakeServer;
-use common::{Sandbox, TOKEN};
+use crate::common::github::FakeServer;
+use crate::common::{Sandbox, TOKEN};
 use deskrun::github::fake::{Access, FakeGithub, FakeToken};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
@@ -55,8 +53,7 @@ fn add_bad(sb: &Sandbox) {
         .success();
 }
 
-#[test]
-fn doctor_exits_0_with_warnings_1_on_a_failure_2_on_bad_usage() {
+pub fn doctor_exits_0_with_warnings_1_on_a_failure_2_on_bad_usage() {
     let server = FakeServer::start(github());
     let sb = Sandbox::new();
     sb.add("good", &[]);
@@ -110,8 +107,7 @@ fn doctor_exits_0_with_warnings_1_on_a_failure_2_on_bad_usage() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-#[test]
-fn doctor_offline_contacts_nobody() {
+pub fn doctor_offline_contacts_nobody() {
     let server = FakeServer::start(github());
     let sb = Sandbox::new();
     add_bad(&sb);
@@ -129,8 +125,7 @@ fn doctor_offline_contacts_nobody() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
 }
 
-#[test]
-fn up_stops_a_refused_installation_before_helm_and_deploys_the_rest() {
+pub fn up_stops_a_refused_installation_before_helm_and_deploys_the_rest() {
     let server = FakeServer::start(github());
     let sb = Sandbox::new();
     sb.add("good", &[]);
@@ -168,11 +163,10 @@ fn up_stops_a_refused_installation_before_helm_and_deploys_the_rest() {
     assert_eq!(server.fake.requests().len(), before);
 }
 
-#[test]
-fn an_unreachable_github_is_a_note_and_up_goes_on() {
+pub fn an_unreachable_github_is_a_note_and_up_goes_on() {
     let sb = Sandbox::new();
     sb.add("good", &[]);
-    let o = deskrun(&sb, &common::github::refused_url(), &["up"]);
+    let o = deskrun(&sb, &crate::common::github::refused_url(), &["up"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(
@@ -181,8 +175,7 @@ fn an_unreachable_github_is_a_note_and_up_goes_on() {
     );
 }
 
-#[test]
-fn the_binary_uses_the_proxy_from_the_environment() {
+pub fn the_binary_uses_the_proxy_from_the_environment() {
     let server = FakeServer::start(github());
     let sb = Sandbox::new();
     sb.add("good", &[]);

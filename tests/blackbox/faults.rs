@@ -8,10 +8,9 @@
 //! (`tests/testsuite/faults.rs`). No sleep synchronises anything here: the
 //! test waits for the state the fake writes before it hangs.
 
-mod common;
-
-use common::{Call, Sandbox, TOKEN};
-use serde_json::{Value, json};
+use crate::common::{Call, Sandbox, TOKEN};
+use deskrun::testing::Fault;
+use serde_json::json;
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -39,25 +38,6 @@ fn replace(sb: &Sandbox, name: &str, args: &[&str]) {
         .write_stdin(format!("{TOKEN}\n"))
         .assert()
         .success();
-}
-
-/// name -> status of the latest revision of every release in the fake.
-fn release_statuses(sb: &Sandbox) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let st = sb.state();
-    if let Some(clusters) = st["clusters"].as_object() {
-        for c in clusters.values() {
-            if let Some(rels) = c["releases"].as_object() {
-                for (key, hist) in rels {
-                    let name = key.rsplit('/').next().unwrap_or(key).to_string();
-                    if let Some(last) = hist.as_array().and_then(|h| h.last()) {
-                        out.insert(name, last["status"].as_str().unwrap_or("").to_string());
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 fn tmpdir(w: &Sandbox) -> PathBuf {
@@ -135,7 +115,7 @@ fn children_of(pid: u32) -> Vec<i32> {
 /// runs, SIGINT deskrun, and check the promises; then converge.
 fn interrupt_case(
     sb: &Sandbox,
-    faults: Value,
+    faults: Vec<Fault>,
     hung: &str,
     pending: Option<(&str, &str)>,
     repair: Option<&str>,
@@ -175,10 +155,10 @@ fn interrupt_case(
     if let Some((release, status)) = pending {
         assert!(
             wait_until(Duration::from_secs(30), || {
-                release_statuses(sb).get(release).map(String::as_str) == Some(status)
+                sb.release_statuses().get(release).map(String::as_str) == Some(status)
             }),
             "{release} never became {status}: {:?}",
-            release_statuses(sb)
+            sb.release_statuses()
         );
     }
     let kids = children_of(pid);
@@ -244,20 +224,19 @@ fn interrupt_case(
         .success()
         .stdout(predicates::str::contains("nothing to do"));
     assert!(
-        release_statuses(sb).values().all(|s| s == "deployed"),
+        sb.release_statuses().values().all(|s| s == "deployed"),
         "{:?}",
-        release_statuses(sb)
+        sb.release_statuses()
     );
 }
 
-#[test]
-fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
+pub fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
     let sb = Sandbox::new();
     two_installations(&sb);
     // While the cluster is being created.
     interrupt_case(
         &sb,
-        json!([{"tool": "kind", "match": "create cluster", "nth": 1, "action": "hang"}]),
+        vec![Fault::on("kind", "create cluster").timeout()],
         "kind create cluster",
         None,
         None,
@@ -266,7 +245,7 @@ fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
     sb.add("c", &[]);
     interrupt_case(
         &sb,
-        json!([{"tool": "helm", "match": "upgrade --install c ", "nth": 1, "action": "interrupt"}]),
+        vec![Fault::on("helm", "upgrade --install c ").leave_release("pending-install")],
         "upgrade --install c ",
         Some(("c", "pending-install")),
         Some("helm uninstall c "),
@@ -275,7 +254,7 @@ fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
     replace(&sb, "c", &["--max-runners", "2"]);
     interrupt_case(
         &sb,
-        json!([{"tool": "helm", "match": "upgrade --install c ", "nth": 1, "action": "interrupt"}]),
+        vec![Fault::on("helm", "upgrade --install c ").leave_release("pending-upgrade")],
         "upgrade --install c ",
         Some(("c", "pending-upgrade")),
         Some("helm rollback c "),
@@ -287,8 +266,7 @@ fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
 /// exits 0, instead of following into a closed pipe forever (into a full
 /// disk: exit 1, saying so). A stand-in
 /// `kubectl` prints a line every 50 ms until killed.
-#[test]
-fn following_into_a_closed_pipe_stops_kubectl_and_exits_0() {
+pub fn following_into_a_closed_pipe_stops_kubectl_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     fs::create_dir_all(&bin).unwrap();

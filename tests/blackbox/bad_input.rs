@@ -6,9 +6,7 @@
 //! No tool is ever called: every case is refused before deskrun reaches the
 //! cluster (the sandbox's fake tools are not even needed).
 
-mod common;
-
-use common::{Sandbox, TOKEN};
+use crate::common::{Sandbox, TOKEN};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -845,8 +843,7 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
     cases
 }
 
-#[test]
-fn bad_flags_exit_2_name_the_field_and_leave_the_config() {
+pub fn bad_flags_exit_2_name_the_field_and_leave_the_config() {
     let sb = Sandbox::new();
     sb.add("ci", &["--instances", "2"]);
     sb.add("solo-1", &[]);
@@ -993,8 +990,7 @@ fn check_file_everywhere(
         .collect()
 }
 
-#[test]
-fn bad_config_files_are_refused_by_every_command_and_never_touched() {
+pub fn bad_config_files_are_refused_by_every_command_and_never_touched() {
     let sb = Sandbox::new();
     let files = bad_files();
     println!(
@@ -1023,8 +1019,7 @@ fn bad_config_files_are_refused_by_every_command_and_never_touched() {
     assert!(files.len() + 1 >= 35);
 }
 
-#[test]
-fn config_paths_that_cannot_be_read() {
+pub fn config_paths_that_cannot_be_read() {
     let sb = Sandbox::new();
     let mut failures = Vec::new();
     let path = sb.config.display().to_string();
@@ -1104,8 +1099,7 @@ fn config_paths_that_cannot_be_read() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-#[test]
-fn a_missing_config_is_an_empty_one_and_is_not_created_by_reads_or_failed_writes() {
+pub fn a_missing_config_is_an_empty_one_and_is_not_created_by_reads_or_failed_writes() {
     let sb = Sandbox::new();
     fs::remove_file(&sb.config).unwrap();
     // Reads succeed with an empty config and create nothing.

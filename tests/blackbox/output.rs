@@ -2,10 +2,7 @@
 //! the output, never the work; deskrun never panics; a full stdout is
 //! reported after the work. Black-box: only a process has these streams.
 
-#[path = "../common/mod.rs"]
-mod common;
-
-use common::{Sandbox, TOKEN};
+use crate::common::{Sandbox, TOKEN};
 use std::process::{Command, Output, Stdio};
 
 fn deskrun(sb: &Sandbox) -> Command {
@@ -63,8 +60,7 @@ fn add(sb: &Sandbox, name: &str) -> Command {
     c
 }
 
-#[test]
-fn a_closed_stdout_ends_the_output_not_the_work() {
+pub fn a_closed_stdout_ends_the_output_not_the_work() {
     let sb = Sandbox::new();
     // `deskrun version | head -c0`
     let mut c = deskrun(&sb);
@@ -110,8 +106,7 @@ fn a_closed_stdout_ends_the_output_not_the_work() {
     assert!(!std::fs::read_to_string(&sb.config).unwrap().contains("a:"));
 }
 
-#[test]
-fn a_closed_stderr_keeps_the_exit_code() {
+pub fn a_closed_stderr_keeps_the_exit_code() {
     let sb = Sandbox::new();
     // Bad input, with nowhere to say so: still exit 2, no panic (101).
     let mut c = deskrun(&sb);
@@ -128,8 +123,7 @@ fn a_closed_stderr_keeps_the_exit_code() {
     assert_eq!(run(c, None).status.code(), Some(2));
 }
 
-#[test]
-fn a_full_stdout_is_reported_after_the_work() {
+pub fn a_full_stdout_is_reported_after_the_work() {
     let sb = Sandbox::new();
     let mut c = deskrun(&sb);
     c.arg("version").stdout(dev_full()).stderr(Stdio::piped());

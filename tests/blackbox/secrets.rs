@@ -4,10 +4,8 @@
 //! deskrun leaves behind; temp files are 0600 and gone afterwards. `render`
 //! shows it only with `--show-secrets`.
 
-mod common;
-
-use common::Sandbox;
-use serde_json::json;
+use crate::common::Sandbox;
+use deskrun::testing::{Failure, Fault};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -136,8 +134,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 // Config commands (no tools)
 // ---------------------------------------------------------------------------
 
-#[test]
-fn config_commands_never_show_the_credential_and_render_redacts() {
+pub fn config_commands_never_show_the_credential_and_render_redacts() {
     let sb = Sandbox::new();
     setup(&sb);
     let mode = fs::metadata(&sb.config).unwrap().permissions().mode() & 0o777;
@@ -267,8 +264,7 @@ fn config_commands_never_show_the_credential_and_render_redacts() {
 
 /// A config that does not validate is still searched for credentials
 /// before an error is printed.
-#[test]
-fn errors_about_a_broken_config_never_quote_its_credential() {
+pub fn errors_about_a_broken_config_never_quote_its_credential() {
     let sb = Sandbox::new();
     setup(&sb);
     let text = fs::read_to_string(&sb.config).unwrap();
@@ -350,8 +346,7 @@ impl Watcher {
     }
 }
 
-#[test]
-fn cluster_commands_never_show_the_credential_anywhere() {
+pub fn cluster_commands_never_show_the_credential_anywhere() {
     let sb = Sandbox::new();
     setup(&sb);
     let tmp = tmpdir(&sb);
@@ -398,7 +393,7 @@ fn cluster_commands_never_show_the_credential_anywhere() {
     for c in &calls {
         let found = leaks(&c.line());
         assert!(found.is_empty(), "argv of {} holds {found:?}", c.line());
-        let found = leaks(&c.env.to_string());
+        let found = leaks(&format!("{:?}", c.env));
         assert!(found.is_empty(), "env of {} holds {found:?}", c.line());
     }
     assert!(
@@ -472,43 +467,43 @@ fn lifecycle(sb: &Sandbox) {
     let garbage = format!("not json {SECRET} {}", PEM_LINES[0]);
     let faults = [
         (
-            json!({"tool": "helm", "match": "upgrade --install pat-runner", "nth": 0,
-                "action": "fail", "exit": 1, "stderr": echo}),
+            Fault::on("helm", "upgrade --install pat-runner")
+                .every()
+                .fail(1, &echo),
             "up",
         ),
         (
-            json!({"tool": "helm", "match": "upgrade --install app-runner", "nth": 0,
-                "action": "fail", "exit": 1, "stderr": "", "stdout": echo}),
+            Fault::on("helm", "upgrade --install app-runner")
+                .every()
+                .failure(Failure {
+                    stdout: echo.clone(),
+                    ..Failure::exit(1, "")
+                }),
             "up",
         ),
         (
-            json!({"tool": "helm", "match": "uninstall", "nth": 0,
-                "action": "fail", "exit": 1, "stderr": echo}),
+            Fault::on("helm", "uninstall").every().fail(1, &echo),
             "down",
         ),
+        (Fault::on("kubectl", "get").every().garbage(&garbage), "up"),
         (
-            json!({"tool": "kubectl", "match": "get", "nth": 0,
-                "action": "garbage", "stdout": garbage}),
-            "up",
-        ),
-        (
-            json!({"tool": "helm", "match": "list", "nth": 0,
-                "action": "garbage", "stdout": format!("[{{\"name\": \"{SECRET}\"")}),
+            Fault::on("helm", "list")
+                .every()
+                .garbage(&format!("[{{\"name\": \"{SECRET}\"")),
             "status",
         ),
         (
-            json!({"tool": "kind", "match": "get clusters", "nth": 0,
-                "action": "garbage", "stdout": format!("{SECRET} {SECRET}")}),
+            Fault::on("kind", "get clusters")
+                .every()
+                .garbage(&format!("{SECRET} {SECRET}")),
             "up",
         ),
         (
-            json!({"tool": "docker", "match": "inspect", "nth": 0,
-                "action": "garbage", "stdout": garbage}),
+            Fault::on("docker", "inspect").every().garbage(&garbage),
             "cluster status",
         ),
         (
-            json!({"tool": "kind", "match": "get clusters", "nth": 0,
-                "action": "fail", "exit": 2, "stderr": echo}),
+            Fault::on("kind", "get clusters").every().fail(2, &echo),
             "down",
         ),
     ];
@@ -519,12 +514,12 @@ fn lifecycle(sb: &Sandbox) {
         if command == "up" {
             ok(&["down"], &[]);
         }
-        sb.set_faults(json!([fault]));
+        sb.set_faults(vec![fault.clone()]);
         let args: Vec<&str> = command.split(' ').collect();
         for v in VERBOSITY {
             let r = run(sb, &strs(&with(v, &args)), &[]);
-            assert_eq!(r.code, Some(1), "{fault}\n{}", r.show());
-            assert!(r.stderr.contains("<redacted>"), "{fault}\n{}", r.show());
+            assert_eq!(r.code, Some(1), "{fault:?}\n{}", r.show());
+            assert!(r.stderr.contains("<redacted>"), "{fault:?}\n{}", r.show());
         }
     }
     sb.clear_faults();
