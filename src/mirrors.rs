@@ -388,22 +388,27 @@ pub fn node_mirrors(node: &crate::observed::NodeInfo, hosts_dir: &str) -> NodeMi
     }
 }
 
+/// Why the cluster cannot use the mirrors (`None`: it can).
+pub fn node_problem(cluster: &str, state: &NodeMirrors) -> Option<String> {
+    match state {
+        NodeMirrors::Ready => None,
+        NodeMirrors::Missing => Some(format!(
+            "kind cluster {cluster} was created without the registry mirrors the config wants, so its images come from the internet"
+        )),
+        NodeMirrors::Elsewhere { mounted } => Some(format!(
+            "kind cluster {cluster} reads registry mirror settings from {mounted}, not from this config's mirror root"
+        )),
+    }
+}
+
+/// What to do when the cluster cannot use the mirrors.
+pub const NODE_FIX: &str = "kind adds mounts only when it creates a cluster: run `deskrun down --delete-cluster && deskrun up` \
+     to re-create it with them (the config, host caches and mirror data are kept), or set \
+     `registry_mirrors: []` under `cluster:` in the config to stop this notice";
+
 /// What to tell the user when the cluster cannot use the mirrors.
 pub fn node_hint(cluster: &str, state: &NodeMirrors) -> Option<String> {
-    let why = match state {
-        NodeMirrors::Ready => return None,
-        NodeMirrors::Missing => format!(
-            "kind cluster {cluster} was created without the registry mirrors the config wants, so its images come from the internet"
-        ),
-        NodeMirrors::Elsewhere { mounted } => format!(
-            "kind cluster {cluster} reads registry mirror settings from {mounted}, not from this config's mirror root"
-        ),
-    };
-    Some(format!(
-        "{why}. kind adds mounts only when it creates a cluster: run `deskrun down --delete-cluster && deskrun up` \
-         to re-create it with them (the config, host caches and mirror data are kept), or set \
-         `registry_mirrors: []` under `cluster:` in the config to stop this notice"
-    ))
+    node_problem(cluster, state).map(|why| format!("{why}. {NODE_FIX}"))
 }
 
 /// The filesystem type of the mount holding `path`, from a mount table in

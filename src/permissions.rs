@@ -116,9 +116,10 @@ pub fn needs(cluster: &ClusterSettings) -> Vec<Need> {
     out
 }
 
-/// The message for the permissions a context lacks.
-pub fn missing_report(cluster: &ClusterSettings, missing: &[Need]) -> String {
-    let lines: Vec<String> = missing
+/// One line per missing permission: `create persistentvolumeclaims in
+/// namespace ci (cache claims)`.
+pub fn missing_lines(cluster: &ClusterSettings, missing: &[Need]) -> Vec<String> {
+    missing
         .iter()
         .map(|n| {
             let scope = if n.cluster_wide {
@@ -126,24 +127,35 @@ pub fn missing_report(cluster: &ClusterSettings, missing: &[Need]) -> String {
             } else {
                 format!("in namespace {}", cluster.namespace)
             };
-            format!("- {} {} {scope} ({})", n.verb, n.resource, n.why)
+            format!("{} {} {scope} ({})", n.verb, n.resource, n.why)
         })
-        .collect();
-    let mut msg = format!(
-        "the context {} may not do everything deskrun needs; missing:\n{}\n",
-        cluster.context(),
-        lines.join("\n")
-    );
+        .collect()
+}
+
+/// What to do about them: who can grant them, or the setting that makes
+/// the cluster-wide ones unnecessary.
+pub fn advice(cluster: &ClusterSettings, missing: &[Need]) -> &'static str {
     if cluster.manages_controller() && missing.iter().any(|n| n.cluster_wide) {
-        msg.push_str(
-            "Installing the ARC controller takes cluster-wide rights. If the cluster already runs a \
-             controller, set `cluster.controller: external`; otherwise ask the cluster's admins for \
-             these rights (or to install the controller).",
-        );
+        "Installing the ARC controller takes cluster-wide rights. If the cluster already runs a \
+         controller, set `cluster.controller: external`; otherwise ask the cluster's admins for \
+         these rights (or to install the controller)."
     } else {
-        msg.push_str("Ask the cluster's admins for these rights, or use a context that has them.");
+        "Ask the cluster's admins for these rights, or use a context that has them."
     }
-    msg
+}
+
+/// The message for the permissions a context lacks.
+pub fn missing_report(cluster: &ClusterSettings, missing: &[Need]) -> String {
+    let lines: Vec<String> = missing_lines(cluster, missing)
+        .into_iter()
+        .map(|l| format!("- {l}"))
+        .collect();
+    format!(
+        "the context {} may not do everything deskrun needs; missing:\n{}\n{}",
+        cluster.context(),
+        lines.join("\n"),
+        advice(cluster, missing)
+    )
 }
 
 #[cfg(test)]

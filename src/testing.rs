@@ -253,6 +253,18 @@ pub const KINDS: &[KindInfo] = &[
         crd: None,
     },
     KindInfo {
+        kind: "StorageClass",
+        api_version: "storage.k8s.io/v1",
+        names: &[
+            "storageclasses",
+            "storageclass",
+            "sc",
+            "storageclasses.storage.k8s.io",
+        ],
+        namespaced: false,
+        crd: None,
+    },
+    KindInfo {
         kind: "Namespace",
         api_version: "v1",
         names: &["namespaces", "namespace", "ns"],

@@ -3,20 +3,31 @@
 //! [`Check`](crate::checks::Check): ok, skip, warn or fail, what was found,
 //! and the one thing to do.
 //!
-//! - host: the tools and their versions, the Docker engine (cgroup version,
-//!   storage driver), kind's inotify limits, free space, the cache root;
-//! - cluster (when it exists): node container, context, node Ready, cache
-//!   mounts, the ARC controller and its pod;
+//! Which checks run follows `cluster.provider`, as `up` does:
+//! - kind: the tools (docker, kind, helm, kubectl), the Docker engine
+//!   (cgroup version, storage driver), kind's inotify limits, free space
+//!   (cache root, custom cache host paths, Docker's root dir, the mirrors'
+//!   data), the cache root; when the cluster exists its node container,
+//!   cache mounts, registry mirrors, context, node Ready, the ARC controller
+//!   and its pod;
+//! - existing: helm and kubectl only (never docker or kind), the context
+//!   answers, nodes Ready, pinned nodes, the cache claims' storage class,
+//!   the context's permissions, and the controller (managed: no other one,
+//!   ours deployed and ready; external: its CRDs and version);
 //! - GitHub, per installation (skipped with `--offline`).
 
 use crate::checks::{Check, Status, worst};
+use crate::controllers;
 use crate::github::{self, GithubApi};
 use crate::host::{FsInfo, Host, existing_ancestor, human_bytes, writable};
+use crate::mirrors::{self, MirrorAction, MirrorState};
 use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::observed::{NodeInfo, name_of};
 use crate::ops::session::{Session, parallel};
 use crate::ops::up::check_names;
+use crate::permissions;
 use crate::render::cache_mounts;
-use crate::tools::{self, DOCKER, HELM, KIND, KUBECTL, Kube, ToolProbe};
+use crate::tools::{self, ARC_CRDS, DOCKER, HELM, KIND, KUBECTL, Kube, Tool, ToolProbe};
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -62,16 +73,31 @@ pub fn doctor(
 ) -> Result<DoctorReport> {
     let config = s.store.load()?;
     check_names(&config, &opts.names)?;
-    let mut checks = Vec::new();
+    let mut checks = if config.cluster.is_kind() {
+        kind_checks(s, host, &config)
+    } else {
+        existing_checks(s, &config)
+    };
+    checks.extend(github_checks(api, &config, opts));
+    Ok(DoctorReport {
+        status: worst(&checks),
+        checks,
+    })
+}
 
-    let tools_ok = tool_checks(s, &mut checks);
-    let docker = if tools_ok.docker {
+/// A kind cluster: this machine runs it, so its Docker engine, kernel
+/// limits and disks are checked, then the cluster when it exists.
+fn kind_checks(s: &Session, host: &dyn Host, config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let tools_ok = tool_checks(s, &[DOCKER, KIND, HELM, KUBECTL], &mut checks);
+    let docker = if tools_ok.has(DOCKER) {
         docker_checks(s, &mut checks)
     } else {
         None
     };
     checks.push(inotify_check(host));
-    checks.extend(cache_root_checks(host, &config));
+    checks.extend(cache_root_checks(host, config));
+    checks.extend(cache_path_space_checks(host, config));
     if let Some(root) = docker
         .as_ref()
         .and_then(|d| d["DockerRootDir"].as_str())
@@ -84,28 +110,54 @@ pub fn doctor(
             root,
         ));
     }
-    if tools_ok.docker && tools_ok.kind && docker.is_some() {
-        cluster_checks(s, &config, tools_ok.helm && tools_ok.kubectl, &mut checks);
+    checks.extend(mirror_root_checks(host, config));
+    if tools_ok.has(DOCKER) && tools_ok.has(KIND) && docker.is_some() {
+        cluster_checks(
+            s,
+            config,
+            tools_ok.has(HELM) && tools_ok.has(KUBECTL),
+            &mut checks,
+        );
     }
-    checks.extend(github_checks(api, &config, opts));
-    Ok(DoctorReport {
-        status: worst(&checks),
-        checks,
-    })
+    checks
 }
 
-struct ToolsOk {
-    docker: bool,
-    kind: bool,
-    helm: bool,
-    kubectl: bool,
+/// An existing cluster: nothing of it runs here, so neither docker nor
+/// kind is run (nor the host checks that are about kind's node).
+fn existing_checks(s: &Session, config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let tools_ok = tool_checks(s, &[HELM, KUBECTL], &mut checks);
+    if !config.cluster.registry_mirrors.is_empty() {
+        checks.push(Check::skip(
+            "mirror.container",
+            format!(
+                "registry mirrors ({}) run next to a kind cluster only; on the existing cluster of context {} \
+                 deskrun runs none, and image pulls go where its nodes' container runtime is configured to \
+                 (ask its admins about a mirror)",
+                config.cluster.registry_mirrors.join(", "),
+                config.cluster.context()
+            ),
+        ));
+    }
+    if tools_ok.has(KUBECTL) {
+        existing_cluster_checks(s, config, tools_ok.has(HELM), &mut checks);
+    }
+    checks
 }
 
-fn tool_checks(s: &Session, checks: &mut Vec<Check>) -> ToolsOk {
-    let tools = [DOCKER, KIND, HELM, KUBECTL];
-    let probes = tools::probe_tools(s.runner, &tools, s.cache_dir.as_deref());
-    let mut ok = [false; 4];
-    for (i, (tool, probe)) in tools.iter().zip(probes).enumerate() {
+/// The tools that were found and recent enough.
+struct ToolsOk(Vec<&'static str>);
+
+impl ToolsOk {
+    fn has(&self, tool: Tool) -> bool {
+        self.0.contains(&tool.name)
+    }
+}
+
+fn tool_checks(s: &Session, tools: &[Tool], checks: &mut Vec<Check>) -> ToolsOk {
+    let probes = tools::probe_tools(s.runner, tools, s.cache_dir.as_deref());
+    let mut ok = Vec::new();
+    for (tool, probe) in tools.iter().zip(probes) {
         let id = format!("tool.{}", tool.name);
         checks.push(match probe {
             ToolProbe::Missing => Check::fail(
@@ -137,18 +189,13 @@ fn tool_checks(s: &Session, checks: &mut Vec<Check>) -> ToolsOk {
                 format!("upgrade it: {}", tool.install_hint()),
             ),
             ToolProbe::Found { path, version } => {
-                ok[i] = true;
+                ok.push(tool.name);
                 let (a, b, c) = version;
                 Check::ok(&id, format!("{} {a}.{b}.{c} at {}", tool.name, path.display()))
             }
         });
     }
-    ToolsOk {
-        docker: ok[0],
-        kind: ok[1],
-        helm: ok[2],
-        kubectl: ok[3],
-    }
+    ToolsOk(ok)
 }
 
 /// The engine answers, its cgroup version and storage driver. Returns
@@ -277,7 +324,7 @@ fn space_check(host: &dyn Host, id: &str, what: &str, path: &str) -> Check {
     if free < FAIL_FREE_BYTES {
         Check::fail(
             id,
-            format!("only {msg}: the kind node image and runner images do not fit"),
+            format!("only {msg}: the kind node image, runner images and caches do not fit"),
             fix,
         )
     } else if free < WARN_FREE_BYTES {
@@ -345,6 +392,80 @@ fn cache_root_checks(host: &dyn Host, config: &Config) -> Vec<Check> {
     out
 }
 
+/// Free space under each installation's cache host paths outside the cache
+/// root (which has its own check): a `/var/lib/docker` cache on a small
+/// partition fills it. Same thresholds as the cache root.
+fn cache_path_space_checks(host: &dyn Host, config: &Config) -> Vec<Check> {
+    let root = config.cluster.cache_root.trim_end_matches('/');
+    let mut out = Vec::new();
+    for (name, inst) in &config.installations {
+        let mut seen: Vec<&str> = Vec::new();
+        for cache in &inst.caches {
+            let Some(path) = cache.host_path.as_deref() else {
+                continue;
+            };
+            let path = path.trim_end_matches('/');
+            if path == root || path.starts_with(&format!("{root}/")) || seen.contains(&path) {
+                continue;
+            }
+            seen.push(path);
+            out.push(
+                space_check(
+                    host,
+                    "disk.cache-path",
+                    &format!("the cache host path of {}", cache.path),
+                    path,
+                )
+                .subject(name.as_str()),
+            );
+        }
+    }
+    out
+}
+
+/// The mirrors' data directory: not in memory (`up` refuses it) and room
+/// for the images they cache.
+fn mirror_root_checks(host: &dyn Host, config: &Config) -> Vec<Check> {
+    if config.cluster.registry_mirrors.is_empty() {
+        return vec![];
+    }
+    let id = "mirror.root";
+    let root = match mirrors::mirror_root(&config.cluster) {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![Check::fail(
+                id,
+                format!("{e:#}"),
+                "set cluster.mirror_root in the config, or `registry_mirrors: []` to turn mirrors off",
+            )];
+        }
+    };
+    let in_memory = existing_ancestor(Path::new(&root))
+        .and_then(|p| host.fs(&p))
+        .is_some_and(|f| f.tmpfs);
+    if in_memory {
+        return vec![Check::fail(
+            id,
+            format!(
+                "the registry mirrors' data directory {root} is on tmpfs (memory): it would be emptied at every reboot and the mirrors could not restart; `deskrun up` refuses it"
+            ),
+            "set cluster.mirror_root in the config to a directory on disk (e.g. /var/cache/deskrun/registry), or `registry_mirrors: []` to turn mirrors off",
+        )];
+    }
+    vec![
+        Check::ok(
+            id,
+            format!("the registry mirrors keep their data on disk under {root}"),
+        ),
+        space_check(
+            host,
+            "disk.mirror-root",
+            "the mirrors' data directory",
+            &root,
+        ),
+    ]
+}
+
 /// The kind cluster, when it exists.
 fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut Vec<Check>) {
     let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
@@ -370,7 +491,9 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
         }
         Ok(true) => {}
     }
-    let node = match kube.node_info() {
+    // The node and the mirrors in one `docker inspect`, as `up` reads them.
+    let mirror_names = mirrors::names(&config.cluster);
+    let (node, mirror_states) = match kube.containers(true, &mirror_names) {
         Err(e) => {
             checks.push(Check::fail(
                 "cluster.node",
@@ -379,7 +502,7 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
             ));
             return;
         }
-        Ok(None) => {
+        Ok((None, _)) => {
             checks.push(Check::fail(
                 "cluster.node",
                 format!(
@@ -389,7 +512,7 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
             ));
             return;
         }
-        Ok(Some(n)) if !n.running => {
+        Ok((Some(n), _)) if !n.running => {
             checks.push(Check::fail(
                 "cluster.node",
                 format!("the node container {node_name} is stopped (e.g. after a reboot or a Docker restart)"),
@@ -397,12 +520,12 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
             ));
             return;
         }
-        Ok(Some(n)) => {
+        Ok((Some(n), m)) => {
             checks.push(Check::ok(
                 "cluster.node",
                 format!("the node container {node_name} runs"),
             ));
-            n
+            (n, m)
         }
     };
     let missing: Vec<String> = cache_mounts(config)
@@ -421,6 +544,7 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
             format!("kind adds mounts only when it creates a cluster: {recreate}"),
         )
     });
+    checks.extend(mirror_checks(config, &node, &mirror_states));
     if !kube_tools {
         return;
     }
@@ -442,26 +566,7 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
         "cluster.context",
         format!("the context {context} reaches the cluster"),
     ));
-    let not_ready: Vec<String> = nodes
-        .iter()
-        .filter_map(|n| {
-            let ready = n["status"]["conditions"]
-                .as_array()
-                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
-            match ready {
-                Some(c) if c["status"] == "True" => None,
-                Some(c) => Some(format!(
-                    "{} ({})",
-                    crate::observed::name_of(n),
-                    c["message"].as_str().unwrap_or("not ready")
-                )),
-                None => Some(format!(
-                    "{} (no Ready condition)",
-                    crate::observed::name_of(n)
-                )),
-            }
-        })
-        .collect();
+    let not_ready: Vec<String> = nodes.iter().filter_map(not_ready).collect();
     checks.push(if nodes.is_empty() {
         Check::fail(
             "cluster.node-ready",
@@ -480,6 +585,12 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
         )
     });
 
+    controller_checks(&kube, config, checks);
+}
+
+/// deskrun's own ARC controller: its release is deployed and its pod ready.
+fn controller_checks(kube: &Kube, config: &Config, checks: &mut Vec<Check>) {
+    let context = config.cluster.context();
     let ns = &config.cluster.namespace;
     let releases = match kube.managed_releases() {
         Ok(r) => r,
@@ -539,13 +650,474 @@ fn cluster_checks(s: &Session, config: &Config, kube_tools: bool, checks: &mut V
                 "controller.pod",
                 format!(
                     "the ARC controller's pod {} is not ready: {}",
-                    crate::observed::name_of(p),
+                    name_of(p),
                     pod_problem(p)
                 ),
                 format!("read its log: `{logs}`"),
             ),
         },
     });
+}
+
+/// The registry mirrors of a kind cluster: whether its node reads their
+/// hosts directory (kind mounts it only at creation), then each mirror's
+/// container, as `up` would find it.
+fn mirror_checks(config: &Config, node: &NodeInfo, observed: &[MirrorState]) -> Vec<Check> {
+    let cluster = &config.cluster;
+    // An unresolvable mirror root is reported by `mirror.root`.
+    let (Ok(specs), Ok(hosts_dir)) = (mirrors::specs(cluster), mirrors::hosts_dir(cluster)) else {
+        return vec![];
+    };
+    if specs.is_empty() {
+        return vec![];
+    }
+    let state = mirrors::node_mirrors(node, &hosts_dir);
+    if let Some(why) = mirrors::node_problem(&cluster.name, &state) {
+        // `up` then runs no mirror: what the containers are does not matter.
+        return vec![Check::warn(
+            "mirror.node",
+            format!(
+                "{why}; the mirrors ({}) are of no use to it",
+                cluster.registry_mirrors.join(", ")
+            ),
+            mirrors::NODE_FIX,
+        )];
+    }
+    let mut out = vec![Check::ok(
+        "mirror.node",
+        format!(
+            "kind cluster {} reads the registry mirror settings in {hosts_dir}",
+            cluster.name
+        ),
+    )];
+    for (spec, m) in specs
+        .iter()
+        .zip(crate::ops::mirrors::mirror_statuses(&specs, observed))
+    {
+        let id = "mirror.container";
+        let (upstream, container) = (&m.upstream, &m.container);
+        let internet = format!("so the cluster pulls {upstream} images from the internet");
+        let state = m.state.as_deref().unwrap_or("absent");
+        let state_now = observed.iter().find(|o| o.name == spec.name);
+        let check = match mirrors::plan_mirror(spec, state_now) {
+            MirrorAction::Keep => {
+                let used = m
+                    .disk_bytes
+                    .map(|b| format!(", {} cached in {}", human_bytes(b), m.data_dir))
+                    .unwrap_or_default();
+                Check::ok(
+                    id,
+                    format!("the {upstream} mirror runs (container {container}{used})"),
+                )
+            }
+            MirrorAction::Create => Check::warn(
+                id,
+                format!("the {upstream} mirror (container {container}) does not exist, {internet}"),
+                "`deskrun up` creates it",
+            ),
+            MirrorAction::Start => Check::warn(
+                id,
+                format!("the {upstream} mirror (container {container}) is {state}, {internet}"),
+                format!("`deskrun up` starts it (or `docker start {container}`)"),
+            ),
+            MirrorAction::Recreate { reason } => Check::warn(
+                id,
+                format!(
+                    "the {upstream} mirror (container {container}, {state}) does not match the config: {reason}"
+                ),
+                "`deskrun up` re-creates it (its cached data is kept)",
+            ),
+            MirrorAction::Foreign => Check::warn(
+                id,
+                mirrors::foreign_notice(spec),
+                format!(
+                    "rename or remove that container (`docker rm -f {container}`), then `deskrun up`"
+                ),
+            ),
+        };
+        out.push(check.subject(m.upstream.as_str()));
+    }
+    out
+}
+
+/// An existing cluster, through its context: it answers, its nodes are
+/// Ready (and the ones installations are pinned to exist), cache claims
+/// have a storage class, the context may do what `up` does, and the
+/// controller fits `cluster.controller`.
+fn existing_cluster_checks(s: &Session, config: &Config, helm: bool, checks: &mut Vec<Check>) {
+    let kube = Kube::new(s.runner, &config.cluster, s.timeouts);
+    let context = config.cluster.context();
+    let get_nodes = format!("kubectl --context {context} get nodes");
+    // Listing nodes is cluster-wide: a namespace-scoped context may not,
+    // and answering "forbidden" still proves that the cluster answers.
+    let nodes = match kube.nodes() {
+        Ok(nodes) => {
+            checks.push(Check::ok(
+                "cluster.context",
+                format!(
+                    "the context {context} reaches the cluster ({} node{})",
+                    nodes.len(),
+                    if nodes.len() == 1 { "" } else { "s" }
+                ),
+            ));
+            Some(nodes)
+        }
+        Err(e) if forbidden(&e) => {
+            checks.push(Check::ok(
+                "cluster.context",
+                format!("the context {context} reaches the cluster (it may not list the nodes)"),
+            ));
+            None
+        }
+        Err(e) => {
+            // A context the kubeconfig lacks deserves its own message.
+            let known = kube
+                .contexts()
+                .map(|c| c.contains(&context))
+                .unwrap_or(true);
+            checks.push(if known {
+                Check::fail(
+                    "cluster.context",
+                    format!("the cluster of context {context} does not answer: {e:#}"),
+                    format!(
+                        "check the network or VPN and that the context's credentials have not expired: `{get_nodes}` must work"
+                    ),
+                )
+            } else {
+                Check::fail(
+                    "cluster.context",
+                    format!("the kubeconfig has no context {context} (cluster.context)"),
+                    "`kubectl config get-contexts` lists the contexts; `deskrun cluster use CONTEXT` picks one",
+                )
+            });
+            return;
+        }
+    };
+    match &nodes {
+        None => checks.push(Check::skip(
+            "cluster.node-ready",
+            format!("the context {context} may not list nodes, so their readiness was not checked"),
+        )),
+        Some(nodes) => {
+            let bad: Vec<String> = nodes.iter().filter_map(not_ready).collect();
+            checks.push(if nodes.is_empty() {
+                Check::fail(
+                    "cluster.node-ready",
+                    "the cluster has no node: no runner can start",
+                    "ask the cluster's admins",
+                )
+            } else if bad.is_empty() {
+                Check::ok(
+                    "cluster.node-ready",
+                    format!("every node is Ready ({})", nodes.len()),
+                )
+            } else if bad.len() < nodes.len() {
+                Check::warn(
+                    "cluster.node-ready",
+                    format!("node not Ready: {}", bad.join("; ")),
+                    format!("`kubectl --context {context} describe node NODE` says why; runners go to the Ready nodes meanwhile"),
+                )
+            } else {
+                Check::fail(
+                    "cluster.node-ready",
+                    format!("no node is Ready: {}", bad.join("; ")),
+                    format!("`kubectl --context {context} describe node NODE` says why; ask the cluster's admins"),
+                )
+            });
+        }
+    }
+    checks.extend(pinned_node_checks(config, nodes.as_deref()));
+    checks.extend(storage_class_check(&kube, config));
+    checks.push(permission_check(&kube));
+    if config.cluster.manages_controller() {
+        checks.push(other_controllers_check(&kube, config));
+        if helm {
+            controller_checks(&kube, config, checks);
+        }
+    } else {
+        checks.push(external_controller_check(&kube, config));
+    }
+}
+
+/// Whether kubectl was refused by the cluster's authorization (RBAC).
+fn forbidden(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::exec::ToolError>().is_some_and(|t| {
+            t.stderr_tail.contains("Forbidden") || t.stderr_tail.contains("forbidden")
+        })
+    })
+}
+
+/// Each installation pinned to a node (`node:`): the node exists (by its
+/// `kubernetes.io/hostname` label, which the scale set selects on) and is
+/// Ready; otherwise its runner pods wait forever.
+fn pinned_node_checks(config: &Config, nodes: Option<&[Json]>) -> Vec<Check> {
+    let id = "cluster.node-pinned";
+    let context = config.cluster.context();
+    let hostname = |n: &Json| {
+        n.pointer("/metadata/labels/kubernetes.io~1hostname")
+            .and_then(Json::as_str)
+            .unwrap_or_else(|| name_of(n))
+            .to_string()
+    };
+    config
+        .installations
+        .iter()
+        .filter_map(|(name, inst)| Some((name, inst.node.as_deref()?)))
+        .map(|(name, pinned)| {
+            let Some(nodes) = nodes else {
+                return Check::skip(
+                    id,
+                    format!("pinned to node {pinned}; the context may not list nodes, so it was not checked"),
+                )
+                .subject(name.as_str());
+            };
+            let check = match nodes.iter().find(|n| hostname(n) == pinned) {
+                None => Check::fail(
+                    id,
+                    format!(
+                        "pinned to node {pinned}, which the cluster does not have (its nodes: {}): its runner pods would wait forever",
+                        nodes.iter().map(hostname).collect::<Vec<_>>().join(", ")
+                    ),
+                    format!(
+                        "set `node:` of installation {name} in the config to one of the cluster's nodes (`kubectl --context {context} get nodes`)"
+                    ),
+                ),
+                Some(n) => match not_ready(n) {
+                    None => Check::ok(id, format!("pinned to node {pinned}, which is Ready")),
+                    Some(why) => Check::fail(
+                        id,
+                        format!("pinned to node {why}, which is not Ready: its runner pods wait until it is"),
+                        format!("`kubectl --context {context} describe node {pinned}` says why; ask the cluster's admins"),
+                    ),
+                },
+            };
+            check.subject(name.as_str())
+        })
+        .collect()
+}
+
+/// The storage class of the cache claims, when some cache is a claim (no
+/// host directory): `cluster.cache_storage_class`, or the cluster's
+/// default. Without one the claims, and the runner pods, stay Pending.
+fn storage_class_check(kube: &Kube, config: &Config) -> Option<Check> {
+    let id = "cluster.storage-class";
+    let claims = config
+        .installations
+        .values()
+        .any(|i| i.caches.iter().any(|c| c.host_path.is_none()));
+    if !claims {
+        return None;
+    }
+    let context = config.cluster.context();
+    let wanted = config.cluster.cache_storage_class.as_str();
+    let classes = match kube.get_all("read the storage classes", "storageclasses.storage.k8s.io") {
+        Ok(c) => c,
+        Err(e) => {
+            let why = if forbidden(&e) {
+                format!("the context {context} may not list storage classes")
+            } else {
+                format!("the storage classes could not be read: {e:#}")
+            };
+            return Some(Check::warn(
+                id,
+                format!("{why}, so the cache claims' storage class was not checked"),
+                format!(
+                    "`kubectl --context {context} get storageclass` (as someone who may) shows whether {} exists",
+                    if wanted.is_empty() {
+                        "a default class"
+                    } else {
+                        wanted
+                    }
+                ),
+            ));
+        }
+    };
+    let names: Vec<&str> = classes.iter().map(name_of).collect();
+    let choose = if names.is_empty() {
+        "the cluster has no storage class at all: ask its admins for one, or give each cache a host directory on a pinned node (`--cache HOST_PATH:PATH` and `--node`)".to_string()
+    } else {
+        format!(
+            "set `cluster.cache_storage_class` in the config to one of: {}",
+            names.join(", ")
+        )
+    };
+    let provisioner = |c: &Json| c["provisioner"].as_str().unwrap_or("?").to_string();
+    Some(if !wanted.is_empty() {
+        match classes.iter().find(|c| name_of(c) == wanted) {
+            Some(c) => Check::ok(
+                id,
+                format!(
+                    "cache claims use the storage class {wanted} (provisioner {})",
+                    provisioner(c)
+                ),
+            ),
+            None => Check::fail(
+                id,
+                format!(
+                    "the storage class {wanted} (cluster.cache_storage_class) does not exist: cache claims, and the runner pods that mount them, would stay Pending"
+                ),
+                choose,
+            ),
+        }
+    } else {
+        let is_default = |c: &Json| {
+            [
+                "storageclass.kubernetes.io/is-default-class",
+                "storageclass.beta.kubernetes.io/is-default-class",
+            ]
+            .iter()
+            .any(|a| c["metadata"]["annotations"][a] == "true")
+        };
+        match classes.iter().find(|c| is_default(c)) {
+            Some(c) => Check::ok(
+                id,
+                format!(
+                    "cache claims use the cluster's default storage class {} (provisioner {})",
+                    name_of(c),
+                    provisioner(c)
+                ),
+            ),
+            None => Check::fail(
+                id,
+                "cluster.cache_storage_class is not set and the cluster has no default storage class: cache claims, and the runner pods that mount them, would stay Pending",
+                choose,
+            ),
+        }
+    })
+}
+
+/// `kubectl auth can-i` for everything `up` does, as one check naming what
+/// is missing (the namespace's objects, and cluster-wide rights for a
+/// managed controller).
+fn permission_check(kube: &Kube) -> Check {
+    let id = "cluster.permissions";
+    let cluster = kube.cluster;
+    let context = cluster.context();
+    match crate::ops::up::missing_permissions(kube) {
+        Err(e) => Check::warn(
+            id,
+            format!("kubectl could not answer what the context {context} may do: {e:#}"),
+            format!(
+                "run `kubectl --context {context} auth can-i --list --namespace {}`",
+                cluster.namespace
+            ),
+        ),
+        Ok(missing) if missing.is_empty() => Check::ok(
+            id,
+            format!(
+                "the context {context} may do all deskrun does in namespace {}{}",
+                cluster.namespace,
+                if cluster.manages_controller() {
+                    ", and install the controller cluster-wide"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Ok(missing) => Check::fail(
+            id,
+            format!(
+                "the context {context} may not: {}",
+                permissions::missing_lines(cluster, &missing).join("; ")
+            ),
+            permissions::advice(cluster, &missing),
+        ),
+    }
+}
+
+/// A managed controller must be the only ARC controller in the cluster:
+/// `up` stops when it finds another, or when it may not look.
+fn other_controllers_check(kube: &Kube, config: &Config) -> Check {
+    let id = "controller.others";
+    let cluster = &config.cluster;
+    let context = cluster.context();
+    match kube.controller_deployments() {
+        Err(e) => Check::warn(
+            id,
+            format!("the ARC controllers in the cluster could not be listed: {e:#}"),
+            format!(
+                "run `kubectl --context {context} get deployments --all-namespaces --selector {}`",
+                controllers::CONTROLLER_SELECTOR
+            ),
+        ),
+        Ok(None) => Check::fail(
+            id,
+            format!(
+                "the context {context} may not list Deployments in all namespaces, which `up` does to make sure no other ARC controller runs before it installs its own (and stops when it cannot)"
+            ),
+            "installing a controller takes cluster-wide rights anyway: ask the cluster's admins for them, or set `cluster.controller: external` to use the controller the cluster runs",
+        ),
+        Ok(Some(found)) => {
+            let found = controllers::controllers(&found);
+            match controllers::check_managed(cluster, &found) {
+                Ok(()) => Check::ok(id, "no ARC controller but deskrun's runs in the cluster"),
+                Err(e) => Check::fail(
+                    id,
+                    format!("{e:#}"),
+                    "set `cluster.controller: external` in the config to use that controller, or have it removed",
+                ),
+            }
+        }
+    }
+}
+
+/// An external controller: the ARC CRDs exist at the version the charts
+/// use, and a controller of the scale-set chart's version runs.
+fn external_controller_check(kube: &Kube, config: &Config) -> Check {
+    let id = "controller.external";
+    let cluster = &config.cluster;
+    let read = kube.arc_crds().and_then(|crds| {
+        let found = kube.controller_deployments()?;
+        Ok((crds, found))
+    });
+    let (crds, found) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::warn(
+                id,
+                format!("the ARC CRDs and controllers could not be read: {e:#}"),
+                "run `deskrun -v up --dry-run` to see the failing command",
+            );
+        }
+    };
+    let crds = controllers::crds(&crds, &ARC_CRDS);
+    let found = found.map(|d| controllers::controllers(&d));
+    match controllers::check_external(cluster, &crds, found.as_deref()) {
+        Ok(ext) if ext.version_checked => Check::ok(id, ext.summary()),
+        Ok(ext) => Check::warn(
+            id,
+            ext.summary(),
+            format!(
+                "make sure the cluster's controller is at version {} (the scale-set chart's): it serves only runner sets of its own version",
+                cluster.scale_set_chart.version
+            ),
+        ),
+        Err(e) => Check::fail(
+            id,
+            format!("{e:#}"),
+            format!(
+                "have the cluster's admins install or upgrade the gha-runner-scale-set-controller chart at version {}, set `cluster.scale_set_chart.version` to the controller's version, or set `cluster.controller: managed`",
+                cluster.scale_set_chart.version
+            ),
+        ),
+    }
+}
+
+/// `NAME (why)` for a node that is not Ready; `None` when it is.
+fn not_ready(node: &Json) -> Option<String> {
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    match ready {
+        Some(c) if c["status"] == "True" => None,
+        Some(c) => Some(format!(
+            "{} ({})",
+            name_of(node),
+            c["message"].as_str().unwrap_or("not ready")
+        )),
+        None => Some(format!("{} (no Ready condition)", name_of(node))),
+    }
 }
 
 fn pod_ready(pod: &Json) -> bool {

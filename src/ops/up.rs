@@ -209,13 +209,31 @@ pub fn up_with(s: &Session, opts: &UpOptions, github: Option<&dyn GithubApi>) ->
         observed.node.as_ref(),
         opts.parallel,
         &refused,
-    )?;
+    )
+    .map_err(|e| with_notices(e, &notices))?;
     Ok(UpReport {
         plan,
         applied: true,
         notices,
         external,
     })
+}
+
+/// A failed `up` still tells what it noticed on the way (GitHub not
+/// reached, mirrors the cluster cannot use): the caller prints the error
+/// and nothing of the report, and the note may be the failure's cause.
+/// The exit code stays the error's.
+fn with_notices(e: anyhow::Error, notices: &[String]) -> anyhow::Error {
+    if notices.is_empty() {
+        return e;
+    }
+    let notes: Vec<String> = notices.iter().map(|n| format!("note: {n}")).collect();
+    let text = format!("{e:#}\n{}", notes.join("\n"));
+    if crate::error::exit_code(&e) == crate::error::EXIT_INPUT {
+        crate::error::input(text)
+    } else {
+        anyhow!(text)
+    }
 }
 
 /// On an existing cluster: a managed config must find no other ARC
@@ -251,30 +269,34 @@ fn check_controller(
 /// Ask `kubectl auth can-i` everything deskrun needs (at once) and list
 /// what is missing.
 pub fn check_permissions(s: &Session, kube: &Kube) -> Result<()> {
-    let needs = permissions::needs(kube.cluster);
-    let answers = run_step(
+    let missing = run_step(
         s,
         &format!(
             "check the permissions of context {}",
             kube.cluster.context()
         ),
-        || {
-            parallel(&needs, 8, |n| kube.can_i(n))
-                .into_iter()
-                .collect::<Result<Vec<bool>>>()
-        },
+        || missing_permissions(kube),
     )?;
-    let missing: Vec<permissions::Need> = needs
-        .into_iter()
-        .zip(answers)
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| n)
-        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
         bail!("{}", permissions::missing_report(kube.cluster, &missing))
     }
+}
+
+/// What the context may not do of all that deskrun needs (`up`'s preflight
+/// and `doctor` ask the same questions), asked concurrently.
+pub fn missing_permissions(kube: &Kube) -> Result<Vec<permissions::Need>> {
+    let needs = permissions::needs(kube.cluster);
+    let answers = parallel(&needs, 8, |n| kube.can_i(n))
+        .into_iter()
+        .collect::<Result<Vec<bool>>>()?;
+    Ok(needs
+        .into_iter()
+        .zip(answers)
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect())
 }
 
 /// The GitHub checks of the installations this `up` creates or upgrades.
