@@ -205,3 +205,67 @@ pub fn the_binary_uses_the_proxy_from_the_environment() {
     );
     assert_eq!(server.proxied.load(Ordering::SeqCst), 2);
 }
+
+/// On an existing cluster the binary runs neither docker nor kind, and the
+/// exit code follows the cluster checks: 0 when nothing failed, 1 when the
+/// context lacks a permission `up` needs.
+pub fn doctor_on_an_existing_cluster_runs_no_docker_or_kind() {
+    let sb = Sandbox::new();
+    sb.machine(|m| {
+        m.world.create_existing("team", &["worker-1"]);
+    });
+    sb.cmd().args(["cluster", "use", "team"]).assert().success();
+    sb.add("a", &[]);
+    sb.reset_calls();
+    let doctor = || {
+        let o = sb
+            .cmd()
+            .args(["doctor", "--offline", "--output", "json"])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), report, text(&o.stderr))
+    };
+    let (code, report, err) = doctor();
+    assert_eq!(code, Some(0), "{report:#}\n{err}");
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"cluster.permissions") && !ids.contains(&"tool.docker"),
+        "{ids:?}"
+    );
+    let tools: Vec<String> = sb.calls().into_iter().map(|c| c.tool).collect();
+    assert!(tools.iter().any(|t| t == "kubectl"), "{tools:?}");
+    assert!(
+        tools.iter().all(|t| t != "docker" && t != "kind"),
+        "{tools:?}"
+    );
+
+    sb.machine(|m| {
+        m.world
+            .cluster_mut("team")
+            .unwrap()
+            .denied
+            .insert("create configmaps".into());
+    });
+    let (code, report, err) = doctor();
+    assert_eq!(code, Some(1), "{report:#}\n{err}");
+    let perm = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "cluster.permissions")
+        .unwrap();
+    assert_eq!(perm["status"], "fail");
+    assert!(
+        perm["message"]
+            .as_str()
+            .unwrap()
+            .contains("create configmaps in namespace arc-systems"),
+        "{perm}"
+    );
+}

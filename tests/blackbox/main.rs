@@ -52,6 +52,7 @@ fn main() -> std::process::ExitCode {
         concurrency::up_and_down_at_once_serialise_and_the_next_up_converges,
         doctor_cli::doctor_exits_0_with_warnings_1_on_a_failure_2_on_bad_usage,
         doctor_cli::doctor_offline_contacts_nobody,
+        doctor_cli::doctor_on_an_existing_cluster_runs_no_docker_or_kind,
         doctor_cli::up_stops_a_refused_installation_before_helm_and_deploys_the_rest,
         doctor_cli::an_unreachable_github_is_a_note_and_up_goes_on,
         doctor_cli::the_binary_uses_the_proxy_from_the_environment,
