@@ -21,7 +21,7 @@ use crate::controllers;
 use crate::github::{self, GithubApi};
 use crate::host::{FsInfo, Host, existing_ancestor, human_bytes, writable};
 use crate::mirrors::{self, MirrorAction, MirrorState};
-use crate::model::{CONTROLLER_RELEASE, Config};
+use crate::model::{CONTROLLER_RELEASE, Config, Provider};
 use crate::observed::{NodeInfo, name_of};
 use crate::ops::session::{Session, parallel};
 use crate::ops::up::check_names;
@@ -73,10 +73,10 @@ pub fn doctor(
 ) -> Result<DoctorReport> {
     let config = s.store.load()?;
     check_names(&config, &opts.names)?;
-    let mut checks = if config.cluster.is_kind() {
-        kind_checks(s, host, &config)
-    } else {
-        existing_checks(s, &config)
+    // The provider decides what there is to check, as it decides what `up` does.
+    let mut checks = match config.cluster.provider {
+        Provider::Kind => kind_checks(s, host, &config),
+        Provider::Existing => existing_checks(s, &config),
     };
     checks.extend(github_checks(api, &config, opts));
     Ok(DoctorReport {
