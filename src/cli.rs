@@ -577,6 +577,15 @@ pub struct AddArgs {
     #[arg(long)]
     pub allow_http: bool,
 
+    /// PEM file of the private CA that signed your GitHub Enterprise Server's certificate: stored in
+    /// the config, trusted by the controller, listener, runners and job containers
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true)]
+    pub github_ca_file: Option<PathBuf>,
+
+    /// Drop the stored CA (with --replace)
+    #[arg(long, conflicts_with = "github_ca_file")]
+    pub no_github_ca: bool,
+
     /// Overwrite an installation of the same name (settings not given here are kept: labels, env, ...)
     #[arg(long)]
     pub replace: bool,

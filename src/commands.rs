@@ -15,7 +15,9 @@ use crate::ops::session::Session;
 use crate::output::Printer;
 use crate::progress::Progress;
 use crate::tools::{Timeouts, cache_dir};
-use crate::validate::{MAX_CREDENTIAL_BYTES, validate_credential};
+use crate::validate::{
+    MAX_CREDENTIAL_BYTES, MAX_GITHUB_CA_BYTES, validate_credential, validate_github_ca,
+};
 use anyhow::Result;
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read};
@@ -199,6 +201,34 @@ fn read_credential(args: &AddArgs) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// The certificates of `--github-ca-file`, checked and in canonical PEM;
+/// at most [`MAX_GITHUB_CA_BYTES`] are read (`/dev/zero` ends too).
+fn read_github_ca(path: &std::path::Path) -> Result<String> {
+    let what = format!("--github-ca-file {}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            f.take(MAX_GITHUB_CA_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| input(format!("cannot read {what}: {e}")))?;
+    if bytes.len() > MAX_GITHUB_CA_BYTES {
+        input_bail!(
+            "invalid {what}: more than {} KiB; a CA certificate is 1-2 KB. Give the private CA (and its \
+             intermediates) only, not a whole system bundle",
+            MAX_GITHUB_CA_BYTES / 1024
+        );
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        input(format!(
+            "invalid {what}: not text; a PEM certificate is ASCII starting with \
+             -----BEGIN CERTIFICATE----- (a DER file converts with \
+             `openssl x509 -inform der -in CA.der -out CA.pem`)"
+        ))
+    })?;
+    validate_github_ca(&what, &text)
+}
+
 /// At most [`MAX_CREDENTIAL_BYTES`] of UTF-8 text from `r`.
 fn read_capped(r: impl Read, what: &str) -> Result<String> {
     let mut bytes = Vec::new();
@@ -273,6 +303,12 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
         requests: args.requests.clone(),
         limits: args.limits.clone(),
         allow_http: args.allow_http,
+        github_ca: args
+            .github_ca_file
+            .as_deref()
+            .map(read_github_ca)
+            .transpose()?,
+        no_github_ca: args.no_github_ca,
     };
     let out = ops::add::add(&g.store, &req)?;
     let verb = if out.replaced { "replaced" } else { "added" };
@@ -335,6 +371,10 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
              current release and ARC's runners do not update themselves: move the tag forward when \
              a new runner is released (`deskrun add ... --replace --runner-image ...`)"
         ));
+    }
+    let now = crate::github::checks::unix_now() as i64;
+    for w in ops::add::github_ca_warnings(&out.name, inst, now) {
+        g.out.warn(w);
     }
     proxy_hint(g);
     g.out.note("next: run `deskrun up` to deploy it");

@@ -40,4 +40,5 @@ pub mod testing;
 pub mod tools;
 pub mod validate;
 pub mod workload;
+pub mod x509;
 pub mod yaml;

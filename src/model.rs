@@ -389,6 +389,12 @@ pub struct Installation {
     /// then travels unencrypted (`add --allow-http`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_http: bool,
+    /// PEM certificates (one or more CAs) that the controller, listener,
+    /// runners and job containers trust for the GitHub URL
+    /// (`add --github-ca-file`): a GitHub Enterprise Server signed by a
+    /// private CA. Public, not a secret; kept here so `up` needs no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_ca: Option<String>,
 }
 
 /// Not pinned on purpose: GitHub stops accepting runners that fall too far
@@ -516,6 +522,7 @@ impl Default for Installation {
             dind_image: None,
             resources: Resources::default(),
             allow_http: false,
+            github_ca: None,
         }
     }
 }

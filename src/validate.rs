@@ -1068,11 +1068,45 @@ pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installa
             );
         }
     }
+    let github_ca = match &inst.github_ca {
+        Some(pem) => Some(validate_github_ca(
+            &format!("github_ca of installation {name}"),
+            pem,
+        )?),
+        None => None,
+    };
     Ok(Installation {
         repository,
         caches,
+        github_ca,
         ..inst.clone()
     })
+}
+
+/// The most PEM text `--github-ca-file` reads: a CA and its intermediates
+/// are a few KB; a whole system bundle (~200 KB) is not what is meant, and
+/// the certificates go into a ConfigMap (1 MiB at most) and every `list`.
+pub const MAX_GITHUB_CA_BYTES: usize = 64 * 1024;
+
+/// One or more PEM `CERTIFICATE` blocks, each a DER X.509 certificate;
+/// returns them as canonical PEM (the blocks only). `field` names the flag
+/// or config key in the message.
+pub fn validate_github_ca(field: &str, pem: &str) -> Result<String> {
+    let fix = "give the PEM file of the CA that signed your GitHub Enterprise Server's certificate \
+               (ask its admin, or see `openssl s_client -showcerts -connect HOST:443`)";
+    if pem.len() > MAX_GITHUB_CA_BYTES {
+        input_bail!(
+            "invalid {field}: more than {} KiB; a CA certificate is 1-2 KB. Give the private CA \
+             (and its intermediates) only, not a whole system bundle",
+            MAX_GITHUB_CA_BYTES / 1024
+        );
+    }
+    if pem.trim().is_empty() {
+        input_bail!("invalid {field}: empty; {fix}");
+    }
+    let certs = crate::x509::parse_pem_certificates(pem)
+        .map_err(|e| input(format!("invalid {field}: {e}; {fix}")))?;
+    Ok(crate::x509::to_pem(&certs))
 }
 
 /// `https://HOST/enterprises/ENT` (after normalisation).

@@ -417,6 +417,12 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         requests: args.requests.clone(),
         limits: args.limits.clone(),
         allow_http: args.allow_http,
+        // The docs' CA files are not here: a real certificate stands in.
+        github_ca: args
+            .github_ca_file
+            .as_ref()
+            .map(|_| include_str!("fixtures/github-ca-1.pem").to_string()),
+        no_github_ca: args.no_github_ca,
     };
     deskrun::ops::add::installation_from(&req)
         .map(|_| ())

@@ -4,8 +4,8 @@ use crate::config::Store;
 use crate::input_bail;
 use crate::model::{Auth, Installation, JobContainer, Mode, Resources};
 use crate::validate::{
-    Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_image,
-    validate_installation, validate_labels, validate_resources, validate_runners,
+    Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_github_ca,
+    validate_image, validate_installation, validate_labels, validate_resources, validate_runners,
 };
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -43,6 +43,11 @@ pub struct AddRequest {
     pub limits: Vec<String>,
     /// `--allow-http`: an `http://` GitHub Enterprise Server URL is meant.
     pub allow_http: bool,
+    /// The PEM text of `--github-ca-file`; with `replace`, `None` keeps the
+    /// stored CA.
+    pub github_ca: Option<String>,
+    /// `--no-github-ca`: drop the stored CA (with `replace`).
+    pub no_github_ca: bool,
 }
 
 /// An empty request (no name, URL or credential), as a base for struct
@@ -71,6 +76,8 @@ impl Default for AddRequest {
             requests: vec![],
             limits: vec![],
             allow_http: false,
+            github_ca: None,
+            no_github_ca: false,
         }
     }
 }
@@ -136,6 +143,11 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         dind_image: req.dind_image.clone(),
         resources: parse_resources(&req.requests, &req.limits)?,
         allow_http: req.allow_http,
+        github_ca: req
+            .github_ca
+            .as_deref()
+            .map(|pem| validate_github_ca("--github-ca-file", pem))
+            .transpose()?,
     };
     // In the flags' own words first; then everything, as for the config file.
     validate_labels("--label", &inst.labels, &inst.instance_names(&req.name))?;
@@ -205,6 +217,9 @@ fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
     if req.runner_image.is_none() {
         new.runner_image = old.runner_image.clone();
     }
+    if req.github_ca.is_none() && !req.no_github_ca {
+        new.github_ca = old.github_ca.clone();
+    }
     // Settings of another mode's containers are dropped with the mode.
     if req.dind_image.is_none() && new.mode == Mode::Dind {
         new.dind_image = old.dind_image.clone();
@@ -231,6 +246,45 @@ fn keep_unset(new: &mut Installation, old: &Installation, req: &AddRequest) {
                 .or_insert_with(|| q.clone());
         }
     }
+}
+
+/// What a user should hear about the installation's CA: a CA for
+/// github.com (publicly trusted: only of use behind a TLS-inspecting proxy),
+/// and a certificate that has expired or expires within 30 days. `now` is
+/// Unix time.
+pub fn github_ca_warnings(name: &str, inst: &Installation, now: i64) -> Vec<String> {
+    let Some(pem) = &inst.github_ca else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let host = inst
+        .repository
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_default();
+    if host.eq_ignore_ascii_case("github.com") {
+        out.push(format!(
+            "installation {name} is on github.com, whose certificate is publicly trusted: the CA of \
+             --github-ca-file is only of use when a TLS-inspecting proxy re-signs GitHub's traffic. \
+             Otherwise drop it (`deskrun add {name} ... --replace --no-github-ca`)"
+        ));
+    }
+    for cert in crate::x509::parse_pem_certificates(pem).unwrap_or_default() {
+        if cert.not_after_unix <= now {
+            out.push(format!(
+                "the CA certificate {} of installation {name} expired on {}: TLS connections to \
+                 GitHub will fail until you give the current one with --github-ca-file",
+                cert.subject, cert.not_after
+            ));
+        } else if cert.not_after_unix - now < 30 * 86400 {
+            out.push(format!(
+                "the CA certificate {} of installation {name} expires on {}",
+                cert.subject, cert.not_after
+            ));
+        }
+    }
+    out
 }
 
 /// Validate and store. An existing name is an error unless `replace`.

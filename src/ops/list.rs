@@ -66,6 +66,9 @@ pub struct ListEntry {
     /// Requests and limits per container (`runner`, `job`, `dind`), as in
     /// the config; containers without any are left out.
     pub resources: Resources,
+    /// The certificates of `--github-ca-file` (subject, not_after,
+    /// sha256); empty when GitHub's certificate is publicly trusted.
+    pub github_ca: Vec<crate::x509::CertInfo>,
 }
 
 pub fn list(config: &Config) -> ListOutput {
@@ -107,6 +110,12 @@ pub fn list(config: &Config) -> ListOutput {
                 runner_image: i.runner_image().to_string(),
                 dind_image: (i.mode == Mode::Dind).then(|| i.dind_image().to_string()),
                 resources: i.resources.clone(),
+                // Validated when the config was read.
+                github_ca: i
+                    .github_ca
+                    .as_deref()
+                    .map(|pem| crate::x509::parse_pem_certificates(pem).unwrap_or_default())
+                    .unwrap_or_default(),
             })
             .collect(),
     }
@@ -153,7 +162,12 @@ pub fn table(out: &ListOutput) -> String {
                 } else {
                     e.labels.join(",")
                 },
-                e.repository.clone(),
+                // A private CA is part of how the URL is reached.
+                if e.github_ca.is_empty() {
+                    e.repository.clone()
+                } else {
+                    format!("{} (private CA)", e.repository)
+                },
             ]
         })
         .collect();

@@ -267,7 +267,93 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
     let root_cache = format!("{}:/c", sb.cache_root.display());
     let docker_elsewhere = format!("{}/docker-shared:/var/lib/docker", sb.path().display());
 
+    // --github-ca-file: only PEM certificates (issue 16).
+    let ca_key = file(
+        "ca-key.pem",
+        &armor(concat!("EC PRIVATE", " KEY"), "MHcCAQEEIAAAAA=="),
+    );
+    let ca_with_key = file(
+        "ca-and-key.pem",
+        &format!(
+            "{}{}",
+            include_str!("fixtures/github-ca-1.pem"),
+            armor(concat!("PRIVATE", " KEY"), "MC4CAQAwBQYDK2Vw")
+        ),
+    );
+    let ca_garbage = file("garbage.pem", "this is not a certificate\n");
+    let ca_empty = file("empty.pem", "");
+    let ca_not_der = file("not-der.pem", &armor("CERTIFICATE", "aGVsbG8gd29ybGQ="));
+    let ca_csr = file("req.pem", &armor("CERTIFICATE REQUEST", "MIIBAjCBqQIBADAA"));
+    let ca_binary = sb.path().join("ca.der");
+    fs::write(&ca_binary, [0x30u8, 0x82, 0xff, 0xfe, 0x80, 0x81]).unwrap();
+    let ca_binary = ca_binary.display().to_string();
+    let ca_huge = file(
+        "bundle.pem",
+        &include_str!("fixtures/github-ca-1.pem").repeat(100),
+    );
+
     let cases = vec![
+        // --- --github-ca-file
+        add(
+            "CA file: a private key",
+            "x",
+            &["--github-ca-file", &ca_key],
+            "private key",
+        ),
+        add(
+            "CA file: a certificate and its key",
+            "x",
+            &["--github-ca-file", &ca_with_key],
+            "private key",
+        ),
+        add(
+            "CA file: garbage",
+            "x",
+            &["--github-ca-file", &ca_garbage],
+            "no PEM certificate",
+        ),
+        add(
+            "CA file: empty",
+            "x",
+            &["--github-ca-file", &ca_empty],
+            "--github-ca-file",
+        ),
+        add(
+            "CA file: not DER inside",
+            "x",
+            &["--github-ca-file", &ca_not_der],
+            "not a valid X.509 certificate",
+        ),
+        add(
+            "CA file: a signing request",
+            "x",
+            &["--github-ca-file", &ca_csr],
+            "not a CERTIFICATE",
+        ),
+        add(
+            "CA file: binary DER",
+            "x",
+            &["--github-ca-file", &ca_binary],
+            "openssl x509 -inform der",
+        ),
+        add(
+            "CA file: too big",
+            "x",
+            &["--github-ca-file", &ca_huge],
+            "64 KiB",
+        ),
+        add(
+            "CA file: endless",
+            "x",
+            &["--github-ca-file", "/dev/zero"],
+            "64 KiB",
+        ),
+        add(
+            "CA file: missing",
+            "x",
+            &["--github-ca-file", &missing],
+            "cannot read --github-ca-file",
+        ),
         // --- host folders
         add(
             "cache host /etc",
@@ -959,6 +1045,7 @@ fn bad_files() -> Vec<(&'static str, String, &'static str)> {
         ("cache root /var/lib", format!("{GOOD}cluster:\n  cache_root: /var/lib\n"), "cluster.cache_root"),
         ("empty chart source", format!("{GOOD}cluster:\n  scale_set_chart: {{source: '', version: 0.14.2}}\n"), "cluster.scale_set_chart.source"),
         ("chart without version", format!("{GOOD}cluster:\n  controller_chart: {{source: /charts/c}}\n"), "cluster.controller_chart"),
+        ("github_ca not a certificate", replace("    mode: kubernetes\n", "    mode: kubernetes\n    github_ca: hello\n"), "github_ca of installation ci"),
         ("NUL byte", "version: 1\n\0\n".into(), "config file"),
         ("alias bomb", bomb, "config file"),
     ]
