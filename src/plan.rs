@@ -111,13 +111,12 @@ fn repair_for(status: &str) -> Option<Repair> {
 /// What `up` would do to one instance. `status` derives UP-TO-DATE from
 /// this same function, so the two always agree.
 pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
-    let cm_name = r
-        .hook_extension
-        .as_ref()
-        .and_then(|cm| cm.get("metadata")?.get("name")?.as_str().map(String::from));
-    let cm_current = cm_name
-        .as_deref()
-        .is_none_or(|n| observed.configmap(n).and_then(hash_of) == Some(r.inputs_hash.as_str()));
+    // The hook extension and the GitHub CA: each must be there with this
+    // render's hash.
+    let cm_names: Vec<String> = r.configmaps().filter_map(|cm| cm.pointer_name()).collect();
+    let cm_current = cm_names
+        .iter()
+        .all(|n| observed.configmap(n).and_then(hash_of) == Some(r.inputs_hash.as_str()));
     let create_claims: Vec<String> = r
         .claims
         .iter()
@@ -154,7 +153,7 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
             } else if !cm_current {
                 (
                     Action::Upgrade,
-                    "hook-extension ConfigMap missing or changed".to_string(),
+                    format!("ConfigMap missing or changed ({})", cm_names.join(", ")),
                     None,
                 )
             } else if !create_claims.is_empty() {
@@ -171,7 +170,7 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
     InstancePlan {
         installation: r.installation.clone(),
         instance: r.instance.clone(),
-        apply_configmap: cm_name.is_some() && (action != Action::Unchanged),
+        apply_configmap: !cm_names.is_empty() && (action != Action::Unchanged),
         action,
         reason,
         repair,
@@ -229,7 +228,7 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
     let desired_cms: BTreeSet<String> = rendered
         .instances
         .iter()
-        .filter_map(|r| r.hook_extension.as_ref().and_then(|cm| cm.pointer_name()))
+        .flat_map(|r| r.configmaps().filter_map(|cm| cm.pointer_name()))
         .collect();
     let mut removals = Vec::new();
     let mut stale_configmaps = Vec::new();

@@ -24,6 +24,15 @@ const JOB_POD: &str = include_str!("../templates/job-pod.yaml");
 const JOB_POD_PRIVILEGED: &str = include_str!("../templates/job-pod-privileged.yaml");
 const JOB_POD_GLIBC_COMPAT: &str = include_str!("../templates/job-pod-glibc-compat.yaml");
 const JOB_POD_NOVOLUME_FS_INIT: &str = include_str!("../templates/job-pod-novolume-fs-init.yaml");
+const GITHUB_CA_CONFIGMAP: &str = include_str!("../templates/github-ca-configmap.yaml");
+const JOB_POD_GITHUB_CA: &str = include_str!("../templates/job-pod-github-ca.yaml");
+
+/// The key of the CA ConfigMap, and so the file name the pods see.
+pub const GITHUB_CA_KEY: &str = "ca.crt";
+/// Where the chart mounts the CA in the runner container (and deskrun in
+/// the job container): the directory `update-ca-certificates` reads, which
+/// the runner image runs at start (`RUNNER_UPDATE_CA_CERTS`, set by the chart).
+pub const GITHUB_CA_MOUNT_DIR: &str = "/usr/local/share/ca-certificates/";
 
 /// The runner env var that decides whether a job must declare `container:`.
 /// The chart adds it (as "true") only when the runner's env lacks it, so
@@ -77,6 +86,9 @@ pub struct InstanceRender {
     /// use [`InstanceRender::values_for_display`].
     pub values: Value,
     pub hook_extension: Option<Value>,
+    /// The ConfigMap of the installation's `github_ca`, which the values'
+    /// `githubServerTLS` names; applied before the scale set.
+    pub github_ca: Option<Value>,
     /// Hash of everything that defines this instance's deployment (chart,
     /// version, values with the credential, hook extension). Recorded on the
     /// AutoscalingRunnerSet and the ConfigMap; `up` compares it to skip
@@ -91,6 +103,12 @@ pub struct InstanceRender {
 }
 
 impl InstanceRender {
+    /// The ConfigMaps `up` applies before the scale set: the hook extension
+    /// and the GitHub CA, where the instance has them.
+    pub fn configmaps(&self) -> impl Iterator<Item = &Value> {
+        self.hook_extension.iter().chain(self.github_ca.iter())
+    }
+
     /// The values as shown to a person: credentials redacted unless asked.
     pub fn values_for_display(&self, show_secrets: bool) -> Value {
         let mut values = self.values.clone();
@@ -456,6 +474,41 @@ pub fn hook_configmap_name(mode: Mode, instance: &str) -> String {
     }
 }
 
+/// The name of an instance's GitHub CA ConfigMap. One per instance, like
+/// the hook extension, so that removing a scale set removes its own.
+pub fn github_ca_configmap_name(instance: &str) -> String {
+    format!("github-ca-{instance}")
+}
+
+/// The ConfigMap holding an installation's CA certificates (`ca.crt`).
+fn github_ca_configmap(cluster: &ClusterSettings, name: &str, instance: &str, pem: &str) -> Value {
+    let mut cm = parse_template("github-ca-configmap.yaml", GITHUB_CA_CONFIGMAP);
+    let meta = map_at(&mut cm, &["metadata"]);
+    set(meta, "name", github_ca_configmap_name(instance));
+    set(meta, "namespace", cluster.namespace.as_str());
+    let labels = map_at(&mut cm, &["metadata", "labels"]);
+    set(labels, LABEL_INSTALLATION, name);
+    set(labels, LABEL_INSTANCE, instance);
+    set(map_at(&mut cm, &["data"]), GITHUB_CA_KEY, pem);
+    cm
+}
+
+/// The chart's `githubServerTLS`: the controller and listener trust the
+/// ConfigMap's certificates, and the runner container gets them mounted
+/// with `NODE_EXTRA_CA_CERTS` and `RUNNER_UPDATE_CA_CERTS` set.
+fn github_server_tls(cm_name: &str) -> Value {
+    let mut tls = Value::Mapping(Mapping::new());
+    let key_ref = map_at(&mut tls, &["certificateFrom", "configMapKeyRef"]);
+    set(key_ref, "name", cm_name);
+    set(key_ref, "key", GITHUB_CA_KEY);
+    set(
+        map_at(&mut tls, &[]),
+        "runnerMountPath",
+        GITHUB_CA_MOUNT_DIR,
+    );
+    tls
+}
+
 /// Whether an instance of this installation uses a hook extension: the
 /// privileged mode always does; the kubernetes mode when something must
 /// reach the job pod (caches, env, glibc-compat, the node it is pinned to).
@@ -468,6 +521,7 @@ pub fn uses_hook_extension(inst: &Installation) -> bool {
                 || inst.glibc_compat
                 || !inst.resources.job.is_empty()
                 || inst.node.is_some()
+                || inst.github_ca.is_some()
         }
         Mode::Dind => false,
     }
@@ -715,6 +769,13 @@ pub fn render_instance(
         if let Some(proxy) = &cluster.proxy {
             set(top, "proxy", proxy_values(proxy));
         }
+        if inst.github_ca.is_some() {
+            set(
+                top,
+                "githubServerTLS",
+                github_server_tls(&github_ca_configmap_name(instance)),
+            );
+        }
         if !inst.labels.is_empty() {
             set(
                 top,
@@ -868,6 +929,20 @@ pub fn render_instance(
             set_key(job, "resources", resources_value(&inst.resources.job));
         }
         seq_at(spec, &[], "volumes").extend(cache_volumes);
+        if inst.github_ca.is_some() {
+            let mut ca = parse_template("job-pod-github-ca.yaml", JOB_POD_GITHUB_CA);
+            let cm = ca
+                .get_mut("spec")
+                .and_then(|s| s.get_mut("volumes"))
+                .and_then(|v| v.get_mut(0))
+                .and_then(|v| v.get_mut("configMap"))
+                .and_then(Value::as_mapping_mut)
+                .context("job-pod-github-ca template has no configMap volume")?;
+            set(cm, "name", github_ca_configmap_name(instance));
+            if let Some(ca_spec) = ca.get_mut("spec") {
+                merge(spec, std::mem::take(ca_spec));
+            }
+        }
         if inst.glibc_compat {
             add_glibc_compat(spec, inst.mode, &runner_image(&mut values)?)?;
         }
@@ -899,13 +974,25 @@ pub fn render_instance(
         );
     }
 
-    let inputs_hash = inputs_hash(cluster, &values, hook_extension.as_ref())?;
+    let github_ca = inst
+        .github_ca
+        .as_deref()
+        .map(|pem| github_ca_configmap(cluster, name, instance, pem));
+    let inputs_hash = inputs_hash(
+        cluster,
+        &values,
+        [hook_extension.as_ref(), github_ca.as_ref()],
+    )?;
     set(
         map_at(&mut values, &["annotations"]),
         ANNOTATION_INPUTS_HASH,
         inputs_hash.as_str(),
     );
-    if let Some(cm) = hook_extension.as_mut() {
+    let mut github_ca = github_ca;
+    for cm in [hook_extension.as_mut(), github_ca.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         set(
             map_at(cm, &["metadata", "annotations"]),
             ANNOTATION_INPUTS_HASH,
@@ -918,13 +1005,18 @@ pub fn render_instance(
         mode: inst.mode,
         values,
         hook_extension,
+        github_ca,
         inputs_hash,
         cache_host_paths: host_paths,
         claims,
     })
 }
 
-fn inputs_hash(cluster: &ClusterSettings, values: &Value, hook: Option<&Value>) -> Result<String> {
+fn inputs_hash(
+    cluster: &ClusterSettings,
+    values: &Value,
+    configmaps: [Option<&Value>; 2],
+) -> Result<String> {
     let mut h = Sha256::new();
     let chart = &cluster.scale_set_chart;
     h.update(format!(
@@ -939,7 +1031,7 @@ fn inputs_hash(cluster: &ClusterSettings, values: &Value, hook: Option<&Value>) 
         }
     }
     h.update(serde_json::to_vec(values)?);
-    if let Some(cm) = hook {
+    for cm in configmaps.into_iter().flatten() {
         h.update(serde_json::to_vec(cm)?);
     }
     let digest = h.finalize();
@@ -1033,6 +1125,9 @@ impl Rendered {
             }];
             if let Some(cm) = &inst.hook_extension {
                 files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);
+            }
+            if let Some(cm) = &inst.github_ca {
+                files.push(file(format!("{}/github-ca.yaml", inst.instance), cm)?);
             }
             for claim in &inst.claims {
                 let name = claim

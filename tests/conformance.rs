@@ -767,3 +767,121 @@ fn the_proxy_reaches_the_autoscaling_runner_set_with_its_secret_by_name() {
     assert_eq!(secret["stringData"]["username"], "user");
     assert_eq!(secret["stringData"]["password"], "pa$$word");
 }
+
+/// A GitHub Enterprise Server with a private CA (issue 16), in every mode:
+/// the chart takes `githubServerTLS`, the CRD schema takes the runner set,
+/// the job-pod patch with the CA mount fits the PodSpec schema, and the
+/// chart mounts the ConfigMap into the runner container and lets the
+/// controller read it.
+#[test]
+#[cfg_attr(
+    not(deskrun_shared),
+    ignore = "needs ../shared (the real ARC charts and tools)"
+)]
+fn a_private_github_ca_passes_the_real_chart_and_reaches_the_runner() {
+    let Some(tool) = tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = include_str!("fixtures/github-ca-1.pem");
+    let ghes = |mut inst: Installation| {
+        inst.repository = "https://ghes.example.com/owner/repo".into();
+        inst.github_ca = Some(ca.into());
+        inst
+    };
+    let dir = render_dir(
+        tmp.path(),
+        vec![
+            (
+                "k8s",
+                ghes(installation(Mode::Kubernetes, 1, vec![], pat())),
+            ),
+            (
+                "priv",
+                ghes(installation(
+                    Mode::CachedPrivilegedKubernetes,
+                    2,
+                    caches(),
+                    pat(),
+                )),
+            ),
+            ("dind", ghes(installation(Mode::Dind, 1, vec![], pat()))),
+            (
+                "dind-cached",
+                ghes(installation(Mode::Dind, 1, caches(), app())),
+            ),
+        ],
+        false,
+    );
+    let Some(out) = conformance(&tool, &dir) else {
+        return;
+    };
+    assert_eq!(out.code, 0, "{}", out.output);
+    // The controller, 5 scale sets (2 checks each) and the 3 hook
+    // extensions of the kubernetes modes (the CA alone gives k8s one).
+    assert_eq!(tally(&out.output), (1 + 5 * 2 + 3, 0), "{}", out.output);
+
+    for inst in ["k8s", "priv-1", "priv-2", "dind", "dind-cached"] {
+        let cm_name = format!("github-ca-{inst}");
+        let cm: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(dir.join(inst).join("github-ca.yaml")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cm["metadata"]["name"].as_str(), Some(cm_name.as_str()));
+        assert_eq!(cm["data"]["ca.crt"].as_str(), Some(ca));
+
+        let Some(objects) = chart_objects(&dir.join(inst).join("values.yaml")) else {
+            return;
+        };
+        let spec = runner_set_spec(&objects);
+        assert_eq!(
+            spec["githubServerTLS"]["certificateFrom"]["configMapKeyRef"],
+            serde_json::json!({"name": cm_name, "key": "ca.crt"}),
+            "{inst}"
+        );
+        let runner = container(spec, "containers", "runner");
+        let mount = runner["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "github-server-tls-cert")
+            .unwrap_or_else(|| panic!("{inst}: no CA mount in {runner}"));
+        assert_eq!(
+            mount["mountPath"], "/usr/local/share/ca-certificates/ca.crt",
+            "{inst}"
+        );
+        let env = |name: &str| {
+            runner["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .map(|e| e["value"].clone())
+        };
+        assert_eq!(
+            env("NODE_EXTRA_CA_CERTS"),
+            Some("/usr/local/share/ca-certificates/ca.crt".into()),
+            "{inst}"
+        );
+        assert_eq!(env("RUNNER_UPDATE_CA_CERTS"), Some("1".into()), "{inst}");
+        let volume = spec["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "github-server-tls-cert")
+            .unwrap_or_else(|| panic!("{inst}: no CA volume"));
+        assert_eq!(volume["configMap"]["name"], cm_name.as_str(), "{inst}");
+        // The controller reads the ConfigMap with the manager Role's rights.
+        let reads_configmaps = objects.iter().any(|o| {
+            o["kind"] == "Role"
+                && o["rules"].as_array().is_some_and(|rules| {
+                    rules.iter().any(|r| {
+                        r["resources"] == serde_json::json!(["configmaps"])
+                            && r["verbs"].as_array().unwrap().contains(&"get".into())
+                    })
+                })
+        });
+        assert!(
+            reads_configmaps,
+            "{inst}: no Role lets the controller read ConfigMaps"
+        );
+    }
+}

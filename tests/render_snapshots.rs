@@ -1878,3 +1878,143 @@ fn proxy_reaches_every_scale_set_and_its_credentials_only_a_secret() {
         Some("http://me%40corp:another-pass@proxy.example.com:3128".into());
     assert_ne!(hash_of(&c, "k8s"), hash_of(&changed, "k8s"));
 }
+
+// ---------------------------------------------------------------------------
+// GitHub Enterprise Server private CA (issue 16)
+// ---------------------------------------------------------------------------
+
+const CA1: &str = include_str!("fixtures/github-ca-1.pem");
+const CA2: &str = include_str!("fixtures/github-ca-2.pem");
+
+fn with_ca(mut inst: Installation, pem: &str) -> Installation {
+    inst.repository = "https://ghes.example.com/owner/repo".into();
+    inst.github_ca = Some(pem.to_string());
+    inst
+}
+
+/// One installation of each mode, every one with a private CA.
+fn ca_config(pem: &str) -> Config {
+    config(vec![
+        (
+            "k8s",
+            with_ca(installation(Mode::Kubernetes, 1, vec![], pat()), pem),
+        ),
+        (
+            "priv",
+            with_ca(
+                installation(Mode::CachedPrivilegedKubernetes, 2, caches(), pat()),
+                pem,
+            ),
+        ),
+        (
+            "dind",
+            with_ca(installation(Mode::Dind, 1, vec![], pat()), pem),
+        ),
+    ])
+}
+
+#[test]
+fn snapshot_github_ca() {
+    insta::assert_snapshot!("github_ca", snapshot_text(&ca_config(CA1), false));
+}
+
+#[test]
+fn the_ca_reaches_controller_runner_and_job_container() {
+    let r = rendered(&ca_config(CA1));
+    assert_eq!(r.instances.len(), 4);
+    for inst in &r.instances {
+        let cm_name = format!("github-ca-{}", inst.instance);
+        // The chart's githubServerTLS names this instance's ConfigMap.
+        let tls = inst.values.get("githubServerTLS").expect("githubServerTLS");
+        assert_eq!(
+            s(tls, &["certificateFrom", "configMapKeyRef", "name"]),
+            Some(cm_name.as_str())
+        );
+        assert_eq!(
+            s(tls, &["certificateFrom", "configMapKeyRef", "key"]),
+            Some("ca.crt")
+        );
+        assert_eq!(
+            s(tls, &["runnerMountPath"]),
+            Some("/usr/local/share/ca-certificates/")
+        );
+        // The ConfigMap: in the scale set's namespace, labelled as deskrun's
+        // and the instance's (so `up` and `down` find it), with the PEM.
+        let cm = inst.github_ca.as_ref().expect("a CA ConfigMap");
+        assert_eq!(s(cm, &["kind"]), Some("ConfigMap"));
+        assert_eq!(s(cm, &["metadata", "name"]), Some(cm_name.as_str()));
+        assert_eq!(s(cm, &["metadata", "namespace"]), Some("arc-systems"));
+        let labels = cm.get("metadata").and_then(|m| m.get("labels")).unwrap();
+        assert_eq!(s(labels, &["deskrun.dev/managed"]), Some("true"));
+        assert_eq!(
+            s(labels, &["deskrun.dev/instance"]),
+            Some(inst.instance.as_str())
+        );
+        assert_eq!(s(cm, &["data", "ca.crt"]), Some(CA1));
+        assert_eq!(
+            s(cm, &["metadata", "annotations", "deskrun.dev/inputs-hash"]),
+            Some(inst.inputs_hash.as_str())
+        );
+        if inst.mode == Mode::Dind {
+            // Jobs run in the runner container, which the chart gives the CA.
+            assert!(inst.hook_extension.is_none());
+            continue;
+        }
+        // The kubernetes modes: the hooks' job pod gets it too.
+        let (_, patch) = hook_patch(&r, &inst.instance);
+        let spec = patch.get("spec").unwrap();
+        let job = named(seq(spec, "containers"), "$job");
+        let env = named(seq(job, "env"), "NODE_EXTRA_CA_CERTS");
+        assert_eq!(
+            s(env, &["value"]),
+            Some("/usr/local/share/ca-certificates/ca.crt")
+        );
+        let mount = named(seq(job, "volumeMounts"), "deskrun-github-ca");
+        assert_eq!(
+            s(mount, &["mountPath"]),
+            Some("/usr/local/share/ca-certificates/ca.crt")
+        );
+        assert_eq!(s(mount, &["subPath"]), Some("ca.crt"));
+        let volume = named(seq(spec, "volumes"), "deskrun-github-ca");
+        assert_eq!(s(volume, &["configMap", "name"]), Some(cm_name.as_str()));
+        // The caches are still there.
+        if inst.mode == Mode::CachedPrivilegedKubernetes {
+            named(seq(job, "volumeMounts"), "cache-0");
+        }
+    }
+}
+
+#[test]
+fn the_kubernetes_mode_gets_a_hook_extension_for_the_ca_alone() {
+    let plain = one("k", installation(Mode::Kubernetes, 1, vec![], pat()));
+    assert!(rendered(&plain).instances[0].hook_extension.is_none());
+    assert!(rendered(&plain).instances[0].github_ca.is_none());
+    assert!(
+        rendered(&plain).instances[0]
+            .values
+            .get("githubServerTLS")
+            .is_none()
+    );
+    let with = one(
+        "k",
+        with_ca(installation(Mode::Kubernetes, 1, vec![], pat()), CA1),
+    );
+    assert!(rendered(&with).instances[0].hook_extension.is_some());
+}
+
+#[test]
+fn a_new_ca_changes_the_inputs_hash_and_the_same_one_does_not() {
+    let a = ca_config(CA1);
+    assert_eq!(hash_of(&a, "k8s"), hash_of(&ca_config(CA1), "k8s"));
+    assert_ne!(hash_of(&a, "k8s"), hash_of(&ca_config(CA2), "k8s"));
+    assert_ne!(hash_of(&a, "dind"), hash_of(&ca_config(CA2), "dind"));
+    let files = rendered(&a).files(false).unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for p in [
+        "k8s/github-ca.yaml",
+        "priv-1/github-ca.yaml",
+        "dind/github-ca.yaml",
+    ] {
+        assert!(paths.contains(&p), "{paths:?}");
+    }
+}

@@ -551,7 +551,7 @@ fn apply(
     failures.extend(results.into_iter().filter_map(Result::err));
 
     if !plan.stale_configmaps.is_empty()
-        && let Err(e) = run_step(s, "delete unused hook-extension ConfigMaps", || {
+        && let Err(e) = run_step(s, "delete unused ConfigMaps", || {
             kube.delete_configmaps("delete unused ConfigMaps", &plan.stale_configmaps)
         })
     {
@@ -683,11 +683,20 @@ fn deploy_instance(
             &list.to_string(),
         )?;
     }
-    if let (true, Some(cm)) = (p.apply_configmap, &r.hook_extension) {
-        kube.apply(
-            &format!("apply the hook-extension ConfigMap of {}", r.instance),
-            &serde_json::to_string(cm)?,
-        )?;
+    // The CA before the scale set whose controller reads it, the hook
+    // extension before a runner starts a job with it.
+    if p.apply_configmap {
+        for cm in r.configmaps() {
+            let what = if r.github_ca.as_ref() == Some(cm) {
+                "GitHub CA"
+            } else {
+                "hook-extension"
+            };
+            kube.apply(
+                &format!("apply the {what} ConfigMap of {}", r.instance),
+                &serde_json::to_string(cm)?,
+            )?;
+        }
     }
     kube.upgrade_install(
         &format!("deploy scale set {}", r.instance),

@@ -5,6 +5,7 @@
 mod doctor;
 mod existing;
 mod faults;
+mod github_ca;
 mod mirrors;
 mod ops;
 mod runners;
