@@ -628,7 +628,9 @@ fn same_shape(doc: &Value, real: &Value, path: &str, errors: &mut Vec<String>) {
 
 fn real_list_output() -> Value {
     let config = deskrun::config::parse(
-        "version: 1\n\
+        &format!(
+            "{}{}",
+            "version: 1\n\
          installations:\n  \
            ci:\n    \
              repository: https://github.com/my-org\n    \
@@ -646,7 +648,13 @@ fn real_list_output() -> Value {
                job:\n        \
                  requests: {cpu: 2, memory: 4Gi}\n        \
                  limits: {memory: 8Gi}\n    \
-             auth: {type: pat, token: docs-test-token}\n",
+             auth: {type: pat, token: docs-test-token}\n    \
+             github_ca: |\n",
+            include_str!("fixtures/github-ca-1.pem")
+                .lines()
+                .map(|l| format!("      {l}\n"))
+                .collect::<String>()
+        ),
         Path::new("docs-test.yaml"),
     )
     .expect("test config loads");
