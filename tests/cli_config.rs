@@ -437,6 +437,7 @@ fn list_json_and_yaml_have_the_documented_shape() {
         "runner_image",
         "dind_image",
         "resources",
+        "github_ca",
     ]
     .map(String::from)
     .into();
