@@ -276,7 +276,7 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
         "ca-and-key.pem",
         &format!(
             "{}{}",
-            include_str!("fixtures/github-ca-1.pem"),
+            include_str!("../fixtures/github-ca-1.pem"),
             armor(concat!("PRIVATE", " KEY"), "MC4CAQAwBQYDK2Vw")
         ),
     );
@@ -289,7 +289,7 @@ fn flag_cases(sb: &Sandbox) -> Vec<Case> {
     let ca_binary = ca_binary.display().to_string();
     let ca_huge = file(
         "bundle.pem",
-        &include_str!("fixtures/github-ca-1.pem").repeat(100),
+        &include_str!("../fixtures/github-ca-1.pem").repeat(100),
     );
 
     let cases = vec![
