@@ -260,7 +260,7 @@ fn auth(args: &AddArgs) -> Result<Auth> {
             let auth = Auth::Pat {
                 token: read_credential(args)?.trim().to_string(),
             };
-            validate_credential(&auth, Some(credential_flag(args)))?;
+            validate_credential(&auth, credential_flag(args))?;
             Ok(auth)
         }
         AuthTypeArg::GithubApp => {
@@ -276,7 +276,7 @@ fn auth(args: &AddArgs) -> Result<Auth> {
                 installation_id: installation_id.trim().to_string(),
                 private_key: read_credential(args)?,
             };
-            validate_credential(&auth, Some(credential_flag(args)))?;
+            validate_credential(&auth, credential_flag(args))?;
             Ok(auth)
         }
     }

@@ -84,26 +84,27 @@ pub fn validate_name(name: &str, instances: u32) -> Result<()> {
     Ok(())
 }
 
-/// Normalise a GitHub URL for `--repository`: a repository, an organisation or
-/// an enterprise, on github.com or a GitHub Enterprise Server host.
-pub fn normalize_repository(raw: &str) -> Result<String> {
+/// Normalise a GitHub URL (`field`: `--repository`, `repository`): a
+/// repository, an organisation or an enterprise, on github.com or a GitHub
+/// Enterprise Server host.
+pub fn normalize_repository(field: &str, raw: &str) -> Result<String> {
     let shapes = "expected https://github.com/OWNER/REPO, https://github.com/ORG or \
                   https://github.com/enterprises/ENTERPRISE (or the same on your GitHub Enterprise Server host)";
     let url = raw.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => input_bail!("invalid --repository {raw:?}: not a URL; {shapes}"),
+        None => input_bail!("invalid {field} {raw:?}: not a URL; {shapes}"),
     };
     if scheme != "https" && scheme != "http" {
-        input_bail!("invalid --repository {raw:?}: the scheme must be https; {shapes}");
+        input_bail!("invalid {field} {raw:?}: the scheme must be https; {shapes}");
     }
     if rest.contains(['?', '#']) {
-        input_bail!("invalid --repository {raw:?}: remove the query or fragment; {shapes}");
+        input_bail!("invalid {field} {raw:?}: remove the query or fragment; {shapes}");
     }
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if host.contains('@') {
         input_bail!(
-            "invalid --repository {raw:?}: the URL must not carry credentials; give them with --auth-value-stdin or --auth-value-file"
+            "invalid {field} {raw:?}: the URL must not carry credentials; give them with --auth-value-stdin or --auth-value-file"
         );
     }
     let host = host.to_ascii_lowercase();
@@ -118,7 +119,7 @@ pub fn normalize_repository(raw: &str) -> Result<String> {
             .split_once(':')
             .is_none_or(|(_, port)| port.parse::<u16>().is_ok());
     if !host_ok {
-        input_bail!("invalid --repository {raw:?}: {host:?} is not a host name; {shapes}");
+        input_bail!("invalid {field} {raw:?}: {host:?} is not a host name; {shapes}");
     }
     // github.com is always https; a GHES host keeps the scheme it was given.
     let scheme = if host == "github.com" || host == "www.github.com" {
@@ -155,20 +156,20 @@ pub fn normalize_repository(raw: &str) -> Result<String> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     };
     match segments.as_slice() {
-        [] => input_bail!(
-            "invalid --repository {raw:?}: the URL names no owner or organisation; {shapes}"
-        ),
+        [] => {
+            input_bail!("invalid {field} {raw:?}: the URL names no owner or organisation; {shapes}")
+        }
         ["enterprises", ent] if owner_ok(ent) || repo_ok(ent) => {}
         ["enterprises"] | ["enterprises", _] => {
-            input_bail!("invalid --repository {raw:?}: bad enterprise slug; {shapes}")
+            input_bail!("invalid {field} {raw:?}: bad enterprise slug; {shapes}")
         }
         [org] if owner_ok(org) => {}
         [owner, repo] if owner_ok(owner) && repo_ok(repo) => {}
         [_] | [_, _] => input_bail!(
-            "invalid --repository {raw:?}: owner names use letters, digits and '-', repository names also '.' and '_'; {shapes}"
+            "invalid {field} {raw:?}: owner names use letters, digits and '-', repository names also '.' and '_'; {shapes}"
         ),
         _ => input_bail!(
-            "invalid --repository {raw:?}: too many path segments (is it a page inside the repository?); {shapes}"
+            "invalid {field} {raw:?}: too many path segments (is it a page inside the repository?); {shapes}"
         ),
     }
     Ok(format!("{scheme}://{host}/{}", segments.join("/")))
@@ -240,38 +241,40 @@ pub fn parse_cache_spec(spec: &str) -> Result<Cache> {
 }
 
 /// Check a list of caches: normalised, allowed targets, no duplicates.
-pub fn validate_caches(caches: &[Cache]) -> Result<Vec<Cache>> {
+pub fn validate_caches(vocab: Vocab, caches: &[Cache]) -> Result<Vec<Cache>> {
     let mut targets = BTreeSet::new();
     let mut hosts = BTreeSet::new();
     let mut out = Vec::with_capacity(caches.len());
-    for cache in caches {
-        let path = normalize_abs_path("cache path", &cache.path)?;
+    for (i, cache) in caches.iter().enumerate() {
+        let field = vocab.name(Field::CachePath(i));
+        let path = normalize_abs_path(&field, &cache.path)?;
         if path == "/" {
-            input_bail!("invalid cache path \"/\": a cache cannot cover the whole file system");
+            input_bail!("invalid {field} \"/\": a cache cannot cover the whole file system");
         }
         if is_under(&path, "/nix/store") || path == "/nix" {
             input_bail!(
-                "invalid cache path {path:?}: mounting a cache over /nix/store hides the store of NixOS job \
+                "invalid {field} {path:?}: mounting a cache over /nix/store hides the store of NixOS job \
                  images and breaks every nix command; cache Nix's own cache instead, e.g. --cache /root/.cache/nix"
             );
         }
         if let Some(dir) = FORBIDDEN_CACHE_TARGETS.iter().find(|d| is_under(&path, d)) {
             input_bail!(
-                "invalid cache path {path:?}: {dir} is mounted by deskrun itself in the job pod; choose another path"
+                "invalid {field} {path:?}: {dir} is mounted by deskrun itself in the job pod; choose another path"
             );
         }
         if !targets.insert(path.clone()) {
-            input_bail!("invalid cache path {path:?}: given twice; each cache needs its own path");
+            input_bail!("invalid {field} {path:?}: given twice; each cache needs its own path");
         }
         let host_path = match &cache.host_path {
             Some(h) => {
-                let h = normalize_abs_path("cache host path", h)?;
+                let field = vocab.name(Field::CacheHostPath(i));
+                let h = normalize_abs_path(&field, h)?;
                 if h == "/" {
-                    input_bail!("invalid cache host path \"/\": choose a dedicated directory");
+                    input_bail!("invalid {field} \"/\": choose a dedicated directory");
                 }
                 if !hosts.insert(h.clone()) {
                     input_bail!(
-                        "invalid cache host path {h:?}: given twice; two caches cannot share one host directory"
+                        "invalid {field} {h:?}: given twice; two caches cannot share one host directory"
                     );
                 }
                 Some(h)
@@ -286,14 +289,10 @@ pub fn validate_caches(caches: &[Cache]) -> Result<Vec<Cache>> {
 /// Runner counts. Errors name the field as the user wrote it: `--max-runners
 /// 0` on the command line, `max_runners: 0` in the config file.
 pub fn validate_runners(vocab: Vocab, min: u32, max: u32, instances: u32) -> Result<()> {
-    let field = |flag: &str, key: &str, value: u32| match vocab {
-        Vocab::Flags => format!("--{flag} {value}"),
-        Vocab::Config => format!("{key}: {value}"),
-    };
     let (instances_field, max_field, min_field) = (
-        field("instances", "instances", instances),
-        field("max-runners", "max_runners", max),
-        field("min-runners", "min_runners", min),
+        vocab.setting(Field::Instances, instances),
+        vocab.setting(Field::MaxRunners, max),
+        vocab.setting(Field::MinRunners, min),
     );
     if !(1..=MAX_INSTANCES).contains(&instances) {
         input_bail!("invalid {instances_field}: must be between 1 and {MAX_INSTANCES}");
@@ -308,9 +307,20 @@ pub fn validate_runners(vocab: Vocab, min: u32, max: u32, instances: u32) -> Res
         input_bail!("invalid {min_field}: it is greater than {max_field}; min must be <= max");
     }
     if instances > 1 && (min, max) != (1, 1) {
+        let one = |f| vocab.setting(f, 1);
         let fix = match vocab {
-            Vocab::Flags => "drop --min-runners/--max-runners or use --instances 1",
-            Vocab::Config => "set min_runners: 1 and max_runners: 1, or instances: 1",
+            Vocab::Flags => format!(
+                "drop {}/{} or use {}",
+                vocab.name(Field::MinRunners),
+                vocab.name(Field::MaxRunners),
+                one(Field::Instances)
+            ),
+            _ => format!(
+                "set {} and {}, or {}",
+                one(Field::MinRunners),
+                one(Field::MaxRunners),
+                one(Field::Instances)
+            ),
         };
         input_bail!(
             "invalid runner counts for {instances} instances: every instance runs exactly one runner \
@@ -327,17 +337,25 @@ pub const MAX_CREDENTIAL_BYTES: usize = 16 * 1024;
 /// (installation): ASCII letters, digits and `_`; older ones are hex.
 pub const MAX_TOKEN_LEN: usize = 1024;
 
-/// Validate a credential where the config holds it (`auth.token`,
-/// `auth.private_key`).
-pub fn validate_auth(auth: &Auth) -> Result<()> {
-    validate_credential(auth, None)
+/// Validate a credential, named in `vocab` (`auth.token`, `AuthValue`).
+pub fn validate_auth(vocab: Vocab, auth: &Auth) -> Result<()> {
+    let field = match auth {
+        Auth::Pat { .. } => Field::Token,
+        Auth::GithubApp { .. } => Field::PrivateKey,
+    };
+    check_auth(vocab, auth, &vocab.name(field))
 }
 
-/// Validate a credential; `flag` is the flag it came from
-/// (`--auth-value-file`, ...), named in every error.
-pub fn validate_credential(auth: &Auth, flag: Option<&str>) -> Result<()> {
+/// Validate a credential from the command line; `flag` is the flag it came
+/// from (`--auth-value-file`, ...), named in every error.
+pub fn validate_credential(auth: &Auth, flag: &str) -> Result<()> {
+    check_auth(Vocab::Flags, auth, flag)
+}
+
+/// `secret` names the token or key field.
+fn check_auth(vocab: Vocab, auth: &Auth, secret: &str) -> Result<()> {
     match auth {
-        Auth::Pat { token } => check_token(token, flag.unwrap_or("auth.token")),
+        Auth::Pat { token } => check_token(vocab, token, secret),
         Auth::GithubApp {
             app_id,
             installation_id,
@@ -350,7 +368,8 @@ pub fn validate_credential(auth: &Auth, flag: Option<&str>) -> Result<()> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.')
             {
                 input_bail!(
-                    "invalid --app-id {app_id:?}: give the GitHub App's numeric id or its client id (e.g. 123456 or Iv23li...)"
+                    "invalid {} {app_id:?}: give the GitHub App's numeric id or its client id (e.g. 123456 or Iv23li...)",
+                    vocab.name(Field::AppId)
                 );
             }
             if installation_id.is_empty()
@@ -358,10 +377,11 @@ pub fn validate_credential(auth: &Auth, flag: Option<&str>) -> Result<()> {
                 || !installation_id.bytes().all(|b| b.is_ascii_digit())
             {
                 input_bail!(
-                    "invalid --installation-id {installation_id:?}: give the numeric id of the app's installation"
+                    "invalid {} {installation_id:?}: give the numeric id of the app's installation",
+                    vocab.name(Field::InstallationId)
                 );
             }
-            check_app_key(private_key, flag.unwrap_or("auth.private_key"))
+            check_app_key(vocab, private_key, secret)
         }
     }
 }
@@ -384,8 +404,11 @@ fn char_name(c: char) -> String {
     }
 }
 
-fn check_token(token: &str, flag: &str) -> Result<()> {
+fn check_token(vocab: Vocab, token: &str, flag: &str) -> Result<()> {
     if token.is_empty() {
+        if vocab != Vocab::Flags {
+            input_bail!("missing {flag}: a pat installation needs a token");
+        }
         input_bail!(
             "missing credential: a pat installation needs a token; give it with --auth-value-stdin, \
              --auth-value-file FILE or --auth-value VALUE"
@@ -437,15 +460,21 @@ fn check_token(token: &str, flag: &str) -> Result<()> {
 /// What a GitHub App key can be: one unencrypted RSA private key in PEM,
 /// PKCS#1 (`RSA PRIVATE KEY`, what GitHub's "Generate a private key" gives)
 /// or PKCS#8 (`PRIVATE KEY`) whose algorithm is rsaEncryption.
-fn check_app_key(pem: &str, flag: &str) -> Result<()> {
+fn check_app_key(vocab: Vocab, pem: &str, flag: &str) -> Result<()> {
+    let app = vocab.setting(Field::AuthType, "github-app");
     let bad = |why: String| -> Result<()> {
         Err(input(format!(
-            "invalid {flag} for --auth-type github-app: {why}. A GitHub App key is the .pem file from the \
+            "invalid {flag} for {app}: {why}. A GitHub App key is the .pem file from the \
              app's settings (Private keys > Generate a private key), beginning with -----BEGIN RSA \
              PRIVATE KEY-----"
         )))
     };
     if pem.trim().is_empty() {
+        if vocab != Vocab::Flags {
+            input_bail!(
+                "missing {flag}: a github-app installation needs the app's private key (PEM)"
+            );
+        }
         input_bail!(
             "missing credential: a github-app installation needs the app's private key (PEM); give it \
              with --auth-value-file KEY.pem or --auth-value-stdin"
@@ -615,7 +644,7 @@ pub fn validate_label(field: &str, label: &str) -> Result<()> {
     if label.contains(',') {
         input_bail!(
             "invalid {field} {label:?}: a label cannot contain ',' (GitHub splits labels on commas); \
-             give each label on its own, e.g. --label gpu --label linux"
+             give each label on its own (gpu and linux, not \"gpu,linux\")"
         );
     }
     if label.chars().any(char::is_control) {
@@ -625,15 +654,11 @@ pub fn validate_label(field: &str, label: &str) -> Result<()> {
 }
 
 /// A list of labels for the installation `name` (whose instances are
-/// `instances`). `field` is the list's name, e.g. `--label` or `labels`.
-pub fn validate_labels(field: &str, labels: &[String], instances: &[String]) -> Result<()> {
+/// `instances`), named in `vocab` (`--label`, `labels[2]`).
+pub fn validate_labels(vocab: Vocab, labels: &[String], instances: &[String]) -> Result<()> {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (i, label) in labels.iter().enumerate() {
-        let here = if field.starts_with("--") {
-            field.to_string()
-        } else {
-            format!("{field}[{i}]")
-        };
+        let here = vocab.name(Field::Label(i));
         validate_label(&here, label)?;
         // GitHub compares labels without case.
         let key = label.to_lowercase();
@@ -821,23 +846,173 @@ pub fn is_pinned_runner_image(image: &str) -> bool {
 /// The resources deskrun lets you set, with the unit each is counted in.
 pub const RESOURCE_NAMES: [&str; 3] = ["cpu", "memory", "ephemeral-storage"];
 
-/// Where a resource setting came from, for error messages.
+/// Where the values being validated came from. Every error names a field
+/// the way the user wrote it there: `--max-runners 0` on the command line,
+/// `max_runners: 0` in the config file (`installation "a": ...` in front),
+/// `MaxRunners: 0` in the Go deskrun's JSON that `config import` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vocab {
-    /// `--request runner.cpu`, `--limit job.memory`
+    /// The command line: `--request runner.cpu`, `--label`.
     Flags,
-    /// `resources.runner.requests.cpu`
+    /// deskrun's config file: `resources.runner.requests.cpu`, `labels[2]`.
     Config,
+    /// The Go deskrun's `config.json`. Its first `cache_paths` caches came
+    /// from `CachePaths`, the rest from `Mounts`. Fields the Go format does
+    /// not have are named by their config key (import leaves them unset).
+    GoJson { cache_paths: usize },
+}
+
+/// A setting deskrun validates, named by [`Vocab::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field<'a> {
+    Repository,
+    AllowHttp,
+    Mode,
+    MinRunners,
+    MaxRunners,
+    Instances,
+    /// The job path of cache `i`.
+    CachePath(usize),
+    /// The host directory of cache `i`.
+    CacheHostPath(usize),
+    AuthType,
+    Token,
+    PrivateKey,
+    AppId,
+    InstallationId,
+    /// Label `i`.
+    Label(usize),
+    Env,
+    RunnerImage,
+    DindImage,
+    JobContainer,
+    GlibcCompat,
+    Node,
+    GithubCa,
+    /// `kind` is `requests` or `limits`.
+    Resource {
+        container: &'a str,
+        kind: &'a str,
+        resource: &'a str,
+    },
+    Proxy,
+    ProxyHttp,
+    ProxyHttps,
+    NoProxy,
+}
+
+impl Vocab {
+    /// `field` as the user wrote it here: `--max-runners`, `max_runners`,
+    /// `MaxRunners`.
+    pub fn name(self, field: Field) -> String {
+        use Field::*;
+        let go = |n: &str| match self {
+            Vocab::GoJson { .. } => Some(n.to_string()),
+            _ => None,
+        };
+        let go_cache = |i: usize, cache_key: &str, mount_key: &str| match self {
+            Vocab::GoJson { cache_paths } if i < cache_paths => {
+                Some(format!("CachePaths[{i}].{cache_key}"))
+            }
+            Vocab::GoJson { cache_paths } => {
+                Some(format!("Mounts[{}].{mount_key}", i - cache_paths))
+            }
+            _ => None,
+        };
+        // (flag, config key, Go JSON key where the Go format has the field)
+        let (flag, key, go_key): (String, String, Option<String>) = match field {
+            Repository => ("--repository".into(), "repository".into(), go("Repository")),
+            AllowHttp => ("--allow-http".into(), "allow_http".into(), None),
+            Mode => ("--mode".into(), "mode".into(), go("ContainerMode")),
+            MinRunners => (
+                "--min-runners".into(),
+                "min_runners".into(),
+                go("MinRunners"),
+            ),
+            MaxRunners => (
+                "--max-runners".into(),
+                "max_runners".into(),
+                go("MaxRunners"),
+            ),
+            Instances => ("--instances".into(), "instances".into(), go("Instances")),
+            CachePath(i) => (
+                "--cache path".into(),
+                format!("caches[{i}].path"),
+                go_cache(i, "MountPath", "Target"),
+            ),
+            CacheHostPath(i) => (
+                "--cache host path".into(),
+                format!("caches[{i}].host_path"),
+                go_cache(i, "HostPath", "Source"),
+            ),
+            AuthType => ("--auth-type".into(), "auth.type".into(), go("AuthType")),
+            Token => ("--auth-value".into(), "auth.token".into(), go("AuthValue")),
+            PrivateKey => ("--auth-value".into(), "auth.private_key".into(), None),
+            AppId => ("--app-id".into(), "auth.app_id".into(), None),
+            InstallationId => (
+                "--installation-id".into(),
+                "auth.installation_id".into(),
+                None,
+            ),
+            Label(i) => ("--label".into(), format!("labels[{i}]"), None),
+            Env => ("--env".into(), "env".into(), None),
+            RunnerImage => ("--runner-image".into(), "runner_image".into(), None),
+            DindImage => ("--dind-image".into(), "dind_image".into(), None),
+            JobContainer => ("--job-container".into(), "job_container".into(), None),
+            GlibcCompat => ("--glibc-compat".into(), "glibc_compat".into(), None),
+            Node => ("--node".into(), "node".into(), None),
+            GithubCa => ("--github-ca-file".into(), "github_ca".into(), None),
+            Resource {
+                container,
+                kind,
+                resource,
+            } => (
+                format!(
+                    "--{} {container}.{resource}",
+                    kind.strip_suffix('s').unwrap_or(kind)
+                ),
+                format!("resources.{container}.{kind}.{resource}"),
+                None,
+            ),
+            Proxy => ("the proxy".into(), "cluster.proxy".into(), None),
+            ProxyHttp => ("--http".into(), "cluster.proxy.http".into(), None),
+            ProxyHttps => ("--https".into(), "cluster.proxy.https".into(), None),
+            NoProxy => ("--no-proxy".into(), "cluster.proxy.no_proxy".into(), None),
+        };
+        match self {
+            Vocab::Flags => flag,
+            Vocab::Config => key,
+            Vocab::GoJson { .. } => go_key.unwrap_or(key),
+        }
+    }
+
+    /// `field` with a value, as written here: `--max-runners 0`,
+    /// `max_runners: 0`.
+    /// A switch's `true` on the command line is the flag alone.
+    pub fn setting(self, field: Field, value: impl std::fmt::Display) -> String {
+        let value = value.to_string();
+        match self {
+            Vocab::Flags if value == "true" => self.name(field),
+            Vocab::Flags => format!("{} {value}", self.name(field)),
+            _ => format!("{}: {value}", self.name(field)),
+        }
+    }
+
+    /// How to leave `field` out: `drop --node`, `remove node`.
+    pub fn drop(self, field: Field) -> String {
+        match self {
+            Vocab::Flags => format!("drop {}", self.name(field)),
+            _ => format!("remove {}", self.name(field)),
+        }
+    }
 }
 
 fn resource_field(vocab: Vocab, container: &str, kind: &str, resource: &str) -> String {
-    match vocab {
-        Vocab::Flags => format!(
-            "--{} {container}.{resource}",
-            kind.strip_suffix('s').unwrap_or(kind)
-        ),
-        Vocab::Config => format!("resources.{container}.{kind}.{resource}"),
-    }
+    vocab.name(Field::Resource {
+        container,
+        kind,
+        resource,
+    })
 }
 
 /// One quantity of `resource`: a Kubernetes quantity, not negative, CPU in
@@ -895,7 +1070,10 @@ pub fn validate_resources(vocab: Vocab, mode: Mode, res: &crate::model::Resource
             } else {
                 "only dind mode has a dind sidecar"
             };
-            input_bail!("invalid {field} for --mode {mode}: {why}");
+            input_bail!(
+                "invalid {field} for {}: {why}",
+                vocab.setting(Field::Mode, mode)
+            );
         }
         for (kind, map) in [("requests", &r.requests), ("limits", &r.limits)] {
             for (resource, q) in map {
@@ -981,98 +1159,113 @@ pub fn parse_resource_spec(
 /// one is fine).
 const DIND_POD_MOUNTS: [&str; 3] = ["/home/runner/_work", "/var/run", "/home/runner/externals"];
 
-/// Validate and normalise one installation.
-pub fn validate_installation(name: &str, inst: &Installation) -> Result<Installation> {
+/// Validate and normalise one installation whose values came from `vocab`.
+pub fn validate_installation(
+    vocab: Vocab,
+    name: &str,
+    inst: &Installation,
+) -> Result<Installation> {
+    let named = |f| vocab.name(f);
     validate_name(name, inst.instances)?;
-    validate_runners(
-        Vocab::Config,
-        inst.min_runners,
-        inst.max_runners,
-        inst.instances,
-    )?;
-    validate_auth(&inst.auth)?;
-    let repository = normalize_repository(&inst.repository)?;
+    validate_runners(vocab, inst.min_runners, inst.max_runners, inst.instances)?;
+    validate_auth(vocab, &inst.auth)?;
+    let repository = normalize_repository(&named(Field::Repository), &inst.repository)?;
     if repository.starts_with("http://") && !inst.allow_http {
+        let allow = match vocab {
+            Vocab::Flags => "add",
+            _ => "set",
+        };
+        let allow = format!("{allow} {}", vocab.setting(Field::AllowHttp, true));
         input_bail!(
-            "invalid --repository {repository}: over http:// the runner's credential would cross the \
+            "invalid {} {repository}: over http:// the runner's credential would cross the \
              network unencrypted; use https://, or, for a GitHub Enterprise Server that only speaks \
-             http on a network you trust, add --allow-http (in the config: allow_http: true)"
+             http on a network you trust, {allow}",
+            named(Field::Repository)
         );
     }
     if matches!(inst.auth, Auth::GithubApp { .. }) && is_enterprise_url(&repository) {
         input_bail!(
-            "invalid --auth-type github-app for {repository}: GitHub Apps cannot register enterprise-level \
-             runners; use --auth-type pat with a token that has the manage_runners:enterprise scope"
+            "invalid {} for {repository}: GitHub Apps cannot register enterprise-level \
+             runners; use {} with a token that has the manage_runners:enterprise scope",
+            vocab.setting(Field::AuthType, "github-app"),
+            vocab.setting(Field::AuthType, "pat"),
         );
     }
-    let caches = validate_caches(&inst.caches)?;
+    let caches = validate_caches(vocab, &inst.caches)?;
     if let Some(node) = &inst.node {
-        validate_node(node)?;
+        validate_node(&named(Field::Node), node)?;
     }
+    let in_dind = vocab.setting(Field::Mode, Mode::Dind);
     if inst.mode == Mode::Dind
-        && let Some(c) = caches
+        && let Some((i, c)) = caches
             .iter()
-            .find(|c| DIND_POD_MOUNTS.contains(&c.path.as_str()))
+            .enumerate()
+            .find(|(_, c)| DIND_POD_MOUNTS.contains(&c.path.as_str()))
     {
         input_bail!(
-            "invalid cache path {:?}: in dind mode the runner pod mounts it itself; choose another path \
+            "invalid {} {:?}: in dind mode the runner pod mounts it itself; choose another path \
              (a folder inside it works, e.g. {}/cache)",
+            named(Field::CachePath(i)),
             c.path,
             c.path
         );
     }
-    validate_labels("labels", &inst.labels, &inst.instance_names(name))?;
+    validate_labels(vocab, &inst.labels, &inst.instance_names(name))?;
     if let Some(image) = &inst.runner_image {
-        validate_image("runner_image", image)?;
+        validate_image(&named(Field::RunnerImage), image)?;
     }
     if let Some(image) = &inst.dind_image {
-        validate_image("dind_image", image)?;
+        validate_image(&named(Field::DindImage), image)?;
         if inst.mode != Mode::Dind {
             input_bail!(
-                "invalid dind_image for --mode {}: only dind mode runs a dind sidecar",
-                inst.mode
+                "invalid {} for {}: only dind mode runs a dind sidecar",
+                named(Field::DindImage),
+                vocab.setting(Field::Mode, inst.mode)
             );
         }
     }
-    validate_resources(Vocab::Config, inst.mode, &inst.resources)?;
+    validate_resources(vocab, inst.mode, &inst.resources)?;
     for (key, value) in &inst.env {
-        validate_env_name("env", key)?;
-        validate_env_value("env", key, value)?;
+        validate_env_name(&named(Field::Env), key)?;
+        validate_env_value(&named(Field::Env), key, value)?;
     }
     if inst.glibc_compat
-        && let Some(c) = caches.iter().find(|c| {
+        && let Some((i, c)) = caches.iter().enumerate().find(|(_, c)| {
             crate::render::GLIBC_COMPAT_MOUNTS
                 .iter()
                 .any(|m| is_under(&c.path, m) || is_under(m, &c.path))
         })
     {
         input_bail!(
-            "invalid cache path {:?}: with --glibc-compat deskrun mounts the glibc loader and libraries at {} \
+            "invalid {} {:?}: with {} deskrun mounts the glibc loader and libraries at {} \
              in the job container; choose another path",
+            named(Field::CachePath(i)),
             c.path,
+            named(Field::GlibcCompat),
             crate::render::GLIBC_COMPAT_MOUNTS.join(" and ")
         );
     }
     if inst.mode == Mode::Dind {
         if let Some(jc) = inst.job_container {
             input_bail!(
-                "invalid --job-container {jc} for dind mode: there a job's steps run in the runner container \
+                "invalid {} for {in_dind}: there a job's steps run in the runner container \
                  and a job `container:` is started by the dind daemon, so a job container is always optional; \
-                 drop --job-container (job_container) or use a kubernetes mode"
+                 {} or use a kubernetes mode",
+                vocab.setting(Field::JobContainer, jc),
+                vocab.drop(Field::JobContainer)
             );
         }
         if inst.glibc_compat {
             input_bail!(
-                "invalid --glibc-compat for dind mode: it changes the job pod that the kubernetes modes create \
-                 and dind has none; drop --glibc-compat (glibc_compat) or use a kubernetes mode"
+                "invalid {} for {in_dind}: it changes the job pod that the kubernetes modes create \
+                 and dind has none; {} or use a kubernetes mode",
+                vocab.setting(Field::GlibcCompat, true),
+                vocab.drop(Field::GlibcCompat)
             );
         }
     }
     let github_ca = match &inst.github_ca {
-        Some(pem) => Some(validate_github_ca(
-            &format!("github_ca of installation {name}"),
-            pem,
-        )?),
+        Some(pem) => Some(validate_github_ca(&named(Field::GithubCa), pem)?),
         None => None,
     };
     Ok(Installation {
@@ -1147,7 +1340,7 @@ pub fn validate_cluster(c: &ClusterSettings) -> Result<()> {
     }
     validate_mirrors(c)?;
     if let Some(proxy) = &c.proxy {
-        validate_proxy(proxy, ProxyFields::CONFIG)?;
+        validate_proxy(proxy, Vocab::Config)?;
     }
     for (field, chart) in [
         ("cluster.controller_chart", &c.controller_chart),
@@ -1225,7 +1418,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 /// A node name as the `kubernetes.io/hostname` label carries it (a label
 /// value: at most 63 characters).
-pub fn validate_node(node: &str) -> Result<()> {
+pub fn validate_node(field: &str, node: &str) -> Result<()> {
     let ok = !node.is_empty()
         && node.len() <= 63
         && node
@@ -1235,15 +1428,17 @@ pub fn validate_node(node: &str) -> Result<()> {
         && node.as_bytes()[node.len() - 1].is_ascii_alphanumeric();
     if !ok {
         input_bail!(
-            "invalid node {node:?}: give a node name as `kubectl get nodes` shows it (letters, digits, \
+            "invalid {field} {node:?}: give a node name as `kubectl get nodes` shows it (letters, digits, \
              '-', '.', '_', at most 63 characters)"
         );
     }
     Ok(())
 }
 
-/// Rules that depend on both an installation and the cluster it goes to.
+/// Rules that depend on both an installation (values from `vocab`) and the
+/// cluster it goes to.
 pub fn validate_placement(
+    vocab: Vocab,
     cluster: &ClusterSettings,
     name: &str,
     inst: &Installation,
@@ -1253,22 +1448,30 @@ pub fn validate_placement(
             let kind_node = format!("{}-control-plane", cluster.name);
             if let Some(node) = inst.node.as_deref().filter(|n| **n != kind_node) {
                 input_bail!(
-                    "installation {name:?}: node {node:?} does not exist in a kind cluster, whose only \
-                     node is {kind_node}; remove `node:` or deploy to an existing cluster \
-                     (`deskrun cluster use CONTEXT`)"
+                    "installation {name:?}: invalid {} {node:?}: that node does not exist in a kind \
+                     cluster, whose only node is {kind_node}; {} or deploy to an existing cluster \
+                     (`deskrun cluster use CONTEXT`)",
+                    vocab.name(Field::Node),
+                    vocab.drop(Field::Node)
                 );
             }
         }
         Provider::Existing => {
             if inst.node.is_none()
-                && let Some(c) = inst.caches.iter().find(|c| c.host_path.is_some())
+                && let Some((i, c)) = inst
+                    .caches
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.host_path.is_some())
             {
                 input_bail!(
-                    "installation {name:?}: cache {c} names a host directory, but on an existing cluster \
-                     that is a directory of whichever node the job lands on. Pin the installation to \
-                     the node that holds it with `node: NODE` (`deskrun add --node NODE`, names from \
-                     `kubectl get nodes`), or drop the host directory (cache {}) so that deskrun \
-                     gives the cache a PersistentVolumeClaim",
+                    "installation {name:?}: {} {:?} (cache {c}) names a host directory, but on an \
+                     existing cluster that is a directory of whichever node the job lands on. Pin the \
+                     installation to the node that holds it with {} (names from `kubectl get nodes`), \
+                     or drop the host directory (cache {}) so that deskrun gives the cache a PersistentVolumeClaim",
+                    vocab.name(Field::CacheHostPath(i)),
+                    c.host_path.as_deref().unwrap_or_default(),
+                    vocab.setting(Field::Node, "NODE"),
                     c.path
                 );
             }
@@ -1277,38 +1480,17 @@ pub fn validate_placement(
     Ok(())
 }
 
-/// How the proxy settings are named where they came from.
-pub struct ProxyFields {
-    pub http: &'static str,
-    pub https: &'static str,
-    pub no_proxy: &'static str,
-}
-
-impl ProxyFields {
-    pub const CONFIG: ProxyFields = ProxyFields {
-        http: "cluster.proxy.http",
-        https: "cluster.proxy.https",
-        no_proxy: "cluster.proxy.no_proxy",
-    };
-    pub const FLAGS: ProxyFields = ProxyFields {
-        http: "--http",
-        https: "--https",
-        no_proxy: "--no-proxy",
-    };
-}
-
-/// `cluster.proxy`: at least one URL, each an http(s) proxy URL, and a
-/// `no_proxy` list of hosts.
-pub fn validate_proxy(p: &crate::model::ProxySettings, f: ProxyFields) -> Result<()> {
+/// `cluster.proxy` (values from `vocab`): at least one URL, each an
+/// http(s) proxy URL, and a `no_proxy` list of hosts.
+pub fn validate_proxy(p: &crate::model::ProxySettings, vocab: Vocab) -> Result<()> {
+    let (http, https) = (vocab.name(Field::ProxyHttp), vocab.name(Field::ProxyHttps));
     if p.http.is_none() && p.https.is_none() {
         input_bail!(
-            "invalid {}: no proxy URL; set {} and/or {} (e.g. http://proxy.example.com:3128)",
-            f.http.rsplit_once('.').map_or("the proxy", |(a, _)| a),
-            f.http,
-            f.https
+            "invalid {}: no proxy URL; set {http} and/or {https} (e.g. http://proxy.example.com:3128)",
+            vocab.name(Field::Proxy),
         );
     }
-    for (field, url) in [(f.http, &p.http), (f.https, &p.https)] {
+    for (field, url) in [(&http, &p.http), (&https, &p.https)] {
         if let Some(url) = url {
             validate_proxy_url(field, url)?;
         }
@@ -1323,7 +1505,7 @@ pub fn validate_proxy(p: &crate::model::ProxySettings, f: ProxyFields) -> Result
             input_bail!(
                 "invalid {} entry {entry:?}: give one host, domain (.example.com), IP or CIDR \
                  (10.0.0.0/8) per entry",
-                f.no_proxy
+                vocab.name(Field::NoProxy)
             );
         }
     }
@@ -1494,14 +1676,26 @@ pub fn validate_registry_host(raw: &str) -> Result<String> {
 /// Validate a whole config: cluster settings, every installation, and that no
 /// two installations produce the same scale-set name.
 pub fn validate_config(config: &Config) -> Result<Config> {
+    validate_config_with(config, None)
+}
+
+/// [`validate_config`] for a config in which the installation `given.0`
+/// came from `given.1` (`add`'s flags, `config import`'s JSON): its errors
+/// name its fields there.
+pub fn validate_config_with(config: &Config, given: Option<(&str, Vocab)>) -> Result<Config> {
+    let vocab_of = |name: &str| match given {
+        Some((n, vocab)) if n == name => vocab,
+        _ => Vocab::Config,
+    };
     validate_cluster(&config.cluster)?;
-    validate_host_paths(config)?;
+    host_paths(config, &vocab_of)?;
     let mut installations = BTreeMap::new();
     let mut owners: BTreeMap<String, &str> = BTreeMap::new();
     for (name, inst) in &config.installations {
-        let inst = validate_installation(name, inst)
+        let vocab = vocab_of(name);
+        let inst = validate_installation(vocab, name, inst)
             .map_err(|e| input(format!("installation {name:?}: {e}")))?;
-        validate_placement(&config.cluster, name, &inst)?;
+        validate_placement(vocab, &config.cluster, name, &inst)?;
         for instance in inst.instance_names(name) {
             if let Some(other) = owners.insert(instance.clone(), name) {
                 input_bail!(
@@ -1628,6 +1822,12 @@ fn check_host_dir(field: &str, given: &str, real: &str) -> Result<()> {
 /// other instances' caches); and no host folder that is the Docker data directory of two
 /// runners at once (two dockerd on one data directory corrupt it).
 pub fn validate_host_paths(config: &Config) -> Result<()> {
+    host_paths(config, &|_| Vocab::Config)
+}
+
+/// [`validate_host_paths`]; `vocab_of` says where an installation's values
+/// came from.
+fn host_paths(config: &Config, vocab_of: &dyn Fn(&str) -> Vocab) -> Result<()> {
     let root = normalize_abs_path("cluster.cache_root", &config.cluster.cache_root)?;
     let root_real = resolve_host_path(&root);
     check_host_dir("cluster.cache_root", &root, &root_real)?;
@@ -1638,51 +1838,76 @@ pub fn validate_host_paths(config: &Config) -> Result<()> {
         .flat_map(|(name, inst)| inst.instance_names(name))
         .collect();
     for (name, inst) in &config.installations {
-        for cache in &inst.caches {
-            let Some(host) = &cache.host_path else {
-                continue;
-            };
-            let host = normalize_abs_path("cache host path", host)
-                .map_err(|e| input(format!("installation {name:?}: {e}")))?;
-            let real = resolve_host_path(&host);
-            let field = format!("cache host path of installation {name:?}");
-            check_host_dir(&field, &host, &real)?;
-            if is_under(&root_real, &real) {
-                input_bail!(
-                    "invalid {field} {host:?}: it is the cache root {root} or a folder above it, so a job \
-                     would see the caches of every other instance; use --cache {} (a folder deskrun makes \
-                     in the cache root) or a folder of its own",
-                    cache.path
-                );
-            }
-            // Inside the root, the folders `<root>/<instance>` are deskrun's.
-            let inside = real
-                .strip_prefix(&root_real)
-                .and_then(|r| r.strip_prefix('/'))
-                .and_then(|r| r.split('/').next());
-            if let Some(owner) = inside.filter(|first| instances.contains(*first)) {
-                input_bail!(
-                    "invalid {field} {host:?}: it is inside {root}/{owner}, the folder deskrun keeps for \
+        host_paths_of(
+            name,
+            inst,
+            vocab_of(name),
+            &root,
+            &root_real,
+            &instances,
+            &mut docker_dirs,
+        )
+        .map_err(|e| input(format!("installation {name:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The host paths of one installation, for [`validate_host_paths`];
+/// `docker_dirs` maps the Docker data directories seen so far to their
+/// installation.
+fn host_paths_of(
+    name: &str,
+    inst: &Installation,
+    vocab: Vocab,
+    root: &str,
+    root_real: &str,
+    instances: &BTreeSet<String>,
+    docker_dirs: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    for (i, cache) in inst.caches.iter().enumerate() {
+        let Some(host) = &cache.host_path else {
+            continue;
+        };
+        let field = vocab.name(Field::CacheHostPath(i));
+        let host = normalize_abs_path(&field, host)?;
+        let real = resolve_host_path(&host);
+        check_host_dir(&field, &host, &real)?;
+        if is_under(root_real, &real) {
+            input_bail!(
+                "invalid {field} {host:?}: it is the cache root {root} or a folder above it, so a job \
+                     would see the caches of every other instance; drop the host directory (cache {} \
+                     alone is a folder deskrun makes in the cache root) or use a folder of its own",
+                cache.path
+            );
+        }
+        // Inside the root, the folders `<root>/<instance>` are deskrun's.
+        let inside = real
+            .strip_prefix(root_real)
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.split('/').next());
+        if let Some(owner) = inside.filter(|first| instances.contains(*first)) {
+            input_bail!(
+                "invalid {field} {host:?}: it is inside {root}/{owner}, the folder deskrun keeps for \
                      the caches of instance {owner:?}; choose a folder of its own"
+            );
+        }
+        if is_docker_data_dir(&cache.path) {
+            if inst.instances > 1 {
+                input_bail!(
+                    "invalid {field} {host:?}: it is the Docker data directory ({}) of all {} \
+                         instances at once, and two dockerd on one data directory corrupt it; drop the \
+                         host path (each instance then gets its own folder) or use {}",
+                    cache.path,
+                    inst.instances,
+                    vocab.setting(Field::Instances, 1)
                 );
             }
-            if is_docker_data_dir(&cache.path) {
-                if inst.instances > 1 {
-                    input_bail!(
-                        "invalid {field} {host:?}: it is the Docker data directory ({}) of all {} \
-                         instances at once, and two dockerd on one data directory corrupt it; drop the \
-                         host path (each instance then gets its own folder) or use --instances 1",
-                        cache.path,
-                        inst.instances
-                    );
-                }
-                if let Some(other) = docker_dirs.insert(real.clone(), name.clone()) {
-                    input_bail!(
-                        "invalid {field} {host:?}: installation {other:?} uses the same host folder as \
+            if let Some(other) = docker_dirs.insert(real.clone(), name.to_string()) {
+                input_bail!(
+                    "invalid {field} {host:?}: installation {other:?} uses the same host folder as \
                          its Docker data directory, and two dockerd on one data directory corrupt it; \
                          give each installation its own folder"
-                    );
-                }
+                );
             }
         }
     }
@@ -1785,7 +2010,9 @@ mod tests {
 
     #[test]
     fn repositories() {
-        let ok = |raw: &str, want: &str| assert_eq!(normalize_repository(raw).unwrap(), want);
+        let ok = |raw: &str, want: &str| {
+            assert_eq!(normalize_repository("--repository", raw).unwrap(), want)
+        };
         ok(
             "https://github.com/owner/repo",
             "https://github.com/owner/repo",
@@ -1832,7 +2059,7 @@ mod tests {
             "https://bad host/o/r",
             "https://github.com:99999/o",
         ] {
-            err(normalize_repository(bad));
+            err(normalize_repository("--repository", bad));
         }
     }
 
@@ -1858,21 +2085,31 @@ mod tests {
             path: p.into(),
             host_path: None,
         };
-        let m = err(validate_caches(&[c("/nix/store")]));
+        let m = err(validate_caches(Vocab::Config, &[c("/nix/store")]));
         assert!(m.contains("/root/.cache/nix"), "{m}");
-        err(validate_caches(&[c("/nix/store/abc")]));
-        err(validate_caches(&[c("/")]));
-        err(validate_caches(&[c("/proc/x")]));
-        err(validate_caches(&[c("/sys")]));
-        assert!(err(validate_caches(&[c("/a"), c("/a/")])).contains("twice"));
+        err(validate_caches(Vocab::Config, &[c("/nix/store/abc")]));
+        err(validate_caches(Vocab::Config, &[c("/")]));
+        err(validate_caches(Vocab::Config, &[c("/proc/x")]));
+        err(validate_caches(Vocab::Config, &[c("/sys")]));
+        assert!(err(validate_caches(Vocab::Config, &[c("/a"), c("/a/")])).contains("twice"));
         let h = |h: &str, p: &str| Cache {
             path: p.into(),
             host_path: Some(h.into()),
         };
-        assert!(err(validate_caches(&[h("/h", "/a"), h("/h/", "/b")])).contains("share"));
-        validate_caches(&[c("/var/lib/docker"), c("/root/.cache"), h("/h", "/x")]).unwrap();
+        assert!(
+            err(validate_caches(
+                Vocab::Config,
+                &[h("/h", "/a"), h("/h/", "/b")]
+            ))
+            .contains("share")
+        );
+        validate_caches(
+            Vocab::Config,
+            &[c("/var/lib/docker"), c("/root/.cache"), h("/h", "/x")],
+        )
+        .unwrap();
         // "/nixos" is not under /nix.
-        validate_caches(&[c("/nixos")]).unwrap();
+        validate_caches(Vocab::Config, &[c("/nixos")]).unwrap();
     }
 
     #[test]
@@ -1892,12 +2129,26 @@ mod tests {
             ..Default::default()
         };
         for p in ["/home/runner/_work", "/var/run/", "/home/runner/externals"] {
-            let m = err(validate_installation("d", &inst(Mode::Dind, p)));
+            let m = err(validate_installation(
+                Vocab::Config,
+                "d",
+                &inst(Mode::Dind, p),
+            ));
             assert!(m.contains("dind mode"), "{m}");
-            validate_installation("k", &inst(Mode::CachedPrivilegedKubernetes, p)).unwrap();
+            validate_installation(
+                Vocab::Config,
+                "k",
+                &inst(Mode::CachedPrivilegedKubernetes, p),
+            )
+            .unwrap();
         }
-        validate_installation("d", &inst(Mode::Dind, "/home/runner/_work/cache")).unwrap();
-        validate_installation("d", &inst(Mode::Dind, "/var/lib/docker")).unwrap();
+        validate_installation(
+            Vocab::Config,
+            "d",
+            &inst(Mode::Dind, "/home/runner/_work/cache"),
+        )
+        .unwrap();
+        validate_installation(Vocab::Config, "d", &inst(Mode::Dind, "/var/lib/docker")).unwrap();
     }
 
     #[test]
@@ -1924,14 +2175,23 @@ mod tests {
 
     #[test]
     fn credentials() {
-        validate_auth(&Auth::Pat {
-            token: "ghp_x".into(),
-        })
+        validate_auth(
+            Vocab::Config,
+            &Auth::Pat {
+                token: "ghp_x".into(),
+            },
+        )
         .unwrap();
-        err(validate_auth(&Auth::Pat { token: "".into() }));
-        err(validate_auth(&Auth::Pat {
-            token: "a b".into(),
-        }));
+        err(validate_auth(
+            Vocab::Config,
+            &Auth::Pat { token: "".into() },
+        ));
+        err(validate_auth(
+            Vocab::Config,
+            &Auth::Pat {
+                token: "a b".into(),
+            },
+        ));
         let app = |id: &str, inst: &str, key: &str| Auth::GithubApp {
             app_id: id.into(),
             installation_id: inst.into(),
@@ -1943,36 +2203,49 @@ mod tests {
             "PRIVATE KEY-----\nabc\n-----END RSA ",
             "PRIVATE KEY-----\n"
         );
-        validate_auth(&app("123", "456", key)).unwrap();
-        validate_auth(&app("Iv23li.abc", "456", key)).unwrap();
-        err(validate_auth(&app("", "456", key)));
-        err(validate_auth(&app("123", "x", key)));
-        err(validate_auth(&app("123", "456", "not a key")));
+        validate_auth(Vocab::Config, &app("123", "456", key)).unwrap();
+        validate_auth(Vocab::Config, &app("Iv23li.abc", "456", key)).unwrap();
+        err(validate_auth(Vocab::Config, &app("", "456", key)));
+        err(validate_auth(Vocab::Config, &app("123", "x", key)));
+        err(validate_auth(
+            Vocab::Config,
+            &app("123", "456", "not a key"),
+        ));
     }
 
     #[test]
     fn labels() {
         let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let names = l(&["ci"]);
-        validate_labels("labels", &l(&["gpu", "linux", "cuda 12", "x64"]), &names).unwrap();
-        validate_labels("labels", &l(&[&"a".repeat(255)]), &names).unwrap();
-        let m = err(validate_labels("labels", &l(&[&"a".repeat(256)]), &names));
+        validate_labels(
+            Vocab::Config,
+            &l(&["gpu", "linux", "cuda 12", "x64"]),
+            &names,
+        )
+        .unwrap();
+        validate_labels(Vocab::Config, &l(&[&"a".repeat(255)]), &names).unwrap();
+        let m = err(validate_labels(
+            Vocab::Config,
+            &l(&[&"a".repeat(256)]),
+            &names,
+        ));
         assert!(m.contains("labels[0]") && m.contains("at most 255"), "{m}");
-        assert!(err(validate_labels("labels", &l(&["ok", ""]), &names)).contains("labels[1]"));
-        let m = err(validate_labels("--label", &l(&["a,b"]), &names));
+        assert!(err(validate_labels(Vocab::Config, &l(&["ok", ""]), &names)).contains("labels[1]"));
+        let m = err(validate_labels(Vocab::Flags, &l(&["a,b"]), &names));
         assert!(m.starts_with("invalid --label \"a,b\""), "{m}");
-        err(validate_labels("labels", &l(&[" gpu"]), &names));
-        err(validate_labels("labels", &l(&["gpu\n"]), &names));
-        err(validate_labels("labels", &l(&["g\tpu"]), &names));
+        err(validate_labels(Vocab::Config, &l(&[" gpu"]), &names));
+        err(validate_labels(Vocab::Config, &l(&["gpu\n"]), &names));
+        err(validate_labels(Vocab::Config, &l(&["g\tpu"]), &names));
         assert!(
-            err(validate_labels("labels", &l(&["GPU", "gpu"]), &names)).contains("without case")
+            err(validate_labels(Vocab::Config, &l(&["GPU", "gpu"]), &names))
+                .contains("without case")
         );
-        let m = err(validate_labels("labels", &l(&["CI"]), &names));
+        let m = err(validate_labels(Vocab::Config, &l(&["CI"]), &names));
         assert!(m.contains("scale set's name"), "{m}");
         // The chart counts bytes: 127 "é" are 254 bytes, 128 are 256.
-        validate_labels("labels", &l(&["é".repeat(127).as_str()]), &names).unwrap();
+        validate_labels(Vocab::Config, &l(&["é".repeat(127).as_str()]), &names).unwrap();
         err(validate_labels(
-            "labels",
+            Vocab::Config,
             &l(&["é".repeat(128).as_str()]),
             &names,
         ));
@@ -2077,7 +2350,7 @@ mod tests {
         ] {
             refused(
                 config(vec![("a", host, "/c")], 1),
-                "invalid cache host path",
+                "installation \"a\": invalid caches[0].host_path",
             );
         }
         refused(
@@ -2140,17 +2413,17 @@ mod tests {
             },
             ..Default::default()
         };
-        let m = err(validate_installation("x", &inst));
+        let m = err(validate_installation(Vocab::Config, "x", &inst));
         assert!(
-            m.contains("unencrypted") && m.contains("--allow-http"),
+            m.contains("invalid repository") && m.contains("set allow_http: true"),
             "{m}"
         );
         inst.allow_http = true;
-        validate_installation("x", &inst).unwrap();
+        validate_installation(Vocab::Config, "x", &inst).unwrap();
         // github.com is always https.
         inst.allow_http = false;
         inst.repository = "http://github.com/o/r".into();
-        let v = validate_installation("x", &inst).unwrap();
+        let v = validate_installation(Vocab::Config, "x", &inst).unwrap();
         assert_eq!(v.repository, "https://github.com/o/r");
     }
 
@@ -2161,9 +2434,9 @@ mod tests {
             installation_id: "456".into(),
             private_key: key,
         };
-        let ok = |key: String| validate_credential(&app(key), Some("--auth-value-file")).unwrap();
+        let ok = |key: String| validate_credential(&app(key), "--auth-value-file").unwrap();
         let refused = |key: String, needle: &str| {
-            let m = err(validate_credential(&app(key), Some("--auth-value-file")));
+            let m = err(validate_credential(&app(key), "--auth-value-file"));
             assert!(
                 m.contains("--auth-value-file") && m.contains(needle),
                 "{needle}: {m}"
@@ -2217,7 +2490,7 @@ mod tests {
             "0123456789abcdef",
             "fake-token.1",
         ] {
-            validate_credential(&pat(t), Some("--auth-value")).unwrap();
+            validate_credential(&pat(t), "--auth-value").unwrap();
         }
         for (t, needle) in [
             ("\u{feff}ghp_abc", "byte order mark"),
@@ -2228,16 +2501,16 @@ mod tests {
             ("\"ghp_abc\"", "quotes"),
             ("ghp_a\tb", "no spaces"),
         ] {
-            let m = err(validate_credential(&pat(t), Some("--auth-value-stdin")));
+            let m = err(validate_credential(&pat(t), "--auth-value-stdin"));
             assert!(
                 m.contains("--auth-value-stdin") && m.contains(needle),
                 "{t:?}: {m}"
             );
         }
         // From the config, the field is named.
-        let m = err(validate_auth(&pat("a b")));
+        let m = err(validate_auth(Vocab::Config, &pat("a b")));
         assert!(m.contains("auth.token"), "{m}");
-        let m = err(validate_auth(&pat(&"t".repeat(1100))));
+        let m = err(validate_auth(Vocab::Config, &pat(&"t".repeat(1100))));
         assert!(m.contains("1100 characters"), "{m}");
     }
 
@@ -2457,8 +2730,9 @@ mod tests {
             ..ClusterSettings::default()
         };
         // A host directory: fine on kind, needs a node on an existing cluster.
-        validate_placement(&kind, "ci", &inst(Some("/srv/npm"), None)).unwrap();
+        validate_placement(Vocab::Config, &kind, "ci", &inst(Some("/srv/npm"), None)).unwrap();
         let m = err(validate_placement(
+            Vocab::Config,
             &existing,
             "ci",
             &inst(Some("/srv/npm"), None),
@@ -2469,22 +2743,42 @@ mod tests {
                 && m.contains("node: NODE"),
             "{m}"
         );
-        validate_placement(&existing, "ci", &inst(Some("/srv/npm"), Some("worker-1"))).unwrap();
-        validate_placement(&existing, "ci", &inst(None, None)).unwrap();
+        validate_placement(
+            Vocab::Config,
+            &existing,
+            "ci",
+            &inst(Some("/srv/npm"), Some("worker-1")),
+        )
+        .unwrap();
+        validate_placement(Vocab::Config, &existing, "ci", &inst(None, None)).unwrap();
         // kind has one node.
-        validate_placement(&kind, "ci", &inst(None, Some("deskrun-control-plane"))).unwrap();
+        validate_placement(
+            Vocab::Config,
+            &kind,
+            "ci",
+            &inst(None, Some("deskrun-control-plane")),
+        )
+        .unwrap();
         let m = err(validate_placement(
+            Vocab::Config,
             &kind,
             "ci",
             &inst(None, Some("worker-1")),
         ));
         assert!(m.contains("deskrun-control-plane"), "{m}");
         // Node names.
-        validate_node("ip-10-0-1-5.eu-west-1.compute.internal").unwrap();
+        validate_node("node", "ip-10-0-1-5.eu-west-1.compute.internal").unwrap();
         for bad in ["", "-a", "a b", &"n".repeat(64)] {
-            assert!(err(validate_node(bad)).contains("invalid node"), "{bad}");
+            assert!(
+                err(validate_node("node", bad)).contains("invalid node"),
+                "{bad}"
+            );
         }
-        let m = err(validate_installation("ci", &inst(None, Some("bad node"))));
+        let m = err(validate_installation(
+            Vocab::Config,
+            "ci",
+            &inst(None, Some("bad node")),
+        ));
         assert!(m.contains("kubectl get nodes"), "{m}");
     }
 }

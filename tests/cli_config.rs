@@ -1480,7 +1480,7 @@ fn bad_images_and_quantities_name_the_flag_or_the_key() {
     for (args, needle) in [
         (
             vec!["--dind-image", "docker:dind"],
-            "--dind-image is only for --mode dind",
+            "invalid --dind-image for --mode kubernetes: only dind mode runs a dind sidecar",
         ),
         (
             vec!["--runner-image", "Ghcr.io/X"],

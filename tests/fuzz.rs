@@ -568,14 +568,14 @@ proptest! {
 
     #[test]
     fn url_normalisation_never_panics_and_is_idempotent(raw in url()) {
-        match normalize_repository(&raw) {
+        match normalize_repository("--repository", &raw) {
             Ok(u) => {
                 prop_assert!(u.starts_with("https://") || u.starts_with("http://"), "{}", u);
                 prop_assert!(!u.ends_with('/') && !u.ends_with(".git"), "{}", u);
                 prop_assert!(!u.contains(char::is_whitespace), "{}", u);
                 let segments = u.split('/').count() - 3;
                 prop_assert!((1..=2).contains(&segments), "{}", u);
-                let again = normalize_repository(&u).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let again = normalize_repository("--repository", &u).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(&again, &u);
                 // And an installation of that URL renders it as githubConfigUrl.
                 let inst = Installation {
@@ -744,7 +744,9 @@ fn generators_reach_both_sides() {
         parse(t, Path::new(PATH)).is_ok()
     });
     split("cache specs", cache_spec(), |s| parse_cache_spec(s).is_ok());
-    split("URLs", url(), |u| normalize_repository(u).is_ok());
+    split("URLs", url(), |u| {
+        normalize_repository("--repository", u).is_ok()
+    });
     split("add requests", add_request(), |r| {
         installation_from(r).is_ok()
     });

@@ -4,8 +4,8 @@ use crate::config::Store;
 use crate::input_bail;
 use crate::model::{Auth, Installation, JobContainer, Mode, Resources};
 use crate::validate::{
-    Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_github_ca,
-    validate_image, validate_installation, validate_labels, validate_resources, validate_runners,
+    Field, Vocab, parse_cache_spec, parse_env_spec, parse_resource_spec, validate_config_with,
+    validate_github_ca, validate_installation,
 };
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -146,31 +146,10 @@ pub fn installation_from(req: &AddRequest) -> Result<Installation> {
         github_ca: req
             .github_ca
             .as_deref()
-            .map(|pem| validate_github_ca("--github-ca-file", pem))
+            .map(|pem| validate_github_ca(&Vocab::Flags.name(Field::GithubCa), pem))
             .transpose()?,
     };
-    // In the flags' own words first; then everything, as for the config file.
-    validate_labels("--label", &inst.labels, &inst.instance_names(&req.name))?;
-    if let Some(image) = &inst.runner_image {
-        validate_image("--runner-image", image)?;
-    }
-    if let Some(image) = &inst.dind_image {
-        validate_image("--dind-image", image)?;
-        if inst.mode != Mode::Dind {
-            input_bail!(
-                "--dind-image is only for --mode dind (the {} mode runs no dind sidecar)",
-                inst.mode
-            );
-        }
-    }
-    validate_resources(Vocab::Flags, inst.mode, &inst.resources)?;
-    validate_runners(
-        Vocab::Flags,
-        inst.min_runners,
-        inst.max_runners,
-        inst.instances,
-    )?;
-    validate_installation(&req.name, &inst)
+    validate_installation(Vocab::Flags, &req.name, &inst)
 }
 
 fn parse_resources(requests: &[String], limits: &[String]) -> Result<Resources> {
@@ -290,7 +269,7 @@ pub fn github_ca_warnings(name: &str, inst: &Installation, now: i64) -> Vec<Stri
 /// Validate and store. An existing name is an error unless `replace`.
 pub fn add(store: &Store, req: &AddRequest) -> Result<AddOutcome> {
     let mut installation = installation_from(req)?;
-    crate::ops::hostpaths::check_installation(&installation)?;
+    crate::ops::hostpaths::check_installation(Vocab::Flags, &installation)?;
     let replaced = store.update(|config| {
         let existing = config.installations.get(&req.name);
         let exists = existing.is_some();
@@ -307,6 +286,9 @@ pub fn add(store: &Store, req: &AddRequest) -> Result<AddOutcome> {
         config
             .installations
             .insert(req.name.clone(), installation.clone());
+        // What the other installations and the cluster refuse, in the
+        // flags' words (`update` checks again, in the file's).
+        validate_config_with(config, Some((&req.name, Vocab::Flags)))?;
         Ok(exists)
     })?;
     Ok(AddOutcome {

@@ -5,6 +5,7 @@
 use crate::input_bail;
 use crate::model::{ClusterSettings, Installation};
 use crate::render::{Rendered, cache_host_path};
+use crate::validate::{Field, Vocab};
 use anyhow::Result;
 use std::path::Path;
 
@@ -49,10 +50,10 @@ fn describe(m: &std::fs::Metadata) -> &'static str {
 
 /// Check every cache of an installation whose host directory is known
 /// without rendering: the `HOST_PATH`s (for `add` and `config import`).
-pub fn check_installation(inst: &Installation) -> Result<()> {
-    for cache in &inst.caches {
+pub fn check_installation(vocab: Vocab, inst: &Installation) -> Result<()> {
+    for (i, cache) in inst.caches.iter().enumerate() {
         if let Some(h) = &cache.host_path {
-            check_cache_host_path(&format!("--cache {h}:{}", cache.path), h)?;
+            check_cache_host_path(&vocab.name(Field::CacheHostPath(i)), h)?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@
 use crate::config::Store;
 use crate::error::input;
 use crate::model::{Auth, Cache, Config, Installation, Mode};
-use crate::validate::{validate_config, validate_installation};
+use crate::validate::{Vocab, validate_config_with, validate_installation};
 use anyhow::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -257,7 +257,12 @@ fn import_one(
             )));
         }
     };
+    // Errors name the Go file's keys (`MaxRunners`, `CachePaths[0].MountPath`).
+    let vocab = Vocab::GoJson {
+        cache_paths: go.cache_paths.as_ref().map_or(0, Vec::len),
+    };
     let inst = validate_installation(
+        vocab,
         name,
         &Installation {
             repository: go.repository.clone(),
@@ -270,7 +275,7 @@ fn import_one(
             ..Default::default()
         },
     )?;
-    crate::ops::hostpaths::check_installation(&inst)?;
+    crate::ops::hostpaths::check_installation(vocab, &inst)?;
     let exists = config.installations.contains_key(name);
     if exists && !replace {
         return Err(input(format!(
@@ -280,7 +285,7 @@ fn import_one(
     // Together with the others: no scale-set name may be produced twice.
     let mut next = config.clone();
     next.installations.insert(name.to_string(), inst.clone());
-    validate_config(&next)?;
+    validate_config_with(&next, Some((name, vocab)))?;
     *config = next;
     Ok(Imported {
         name: name.to_string(),
@@ -380,7 +385,7 @@ mod tests {
         assert!(why("turbo").contains("turbo"), "{}", why("turbo"));
         assert!(!why("bad-url").contains(TOKEN), "{}", why("bad-url"));
         assert!(
-            why("bad-url").contains("--repository"),
+            why("bad-url").contains("invalid Repository"),
             "{}",
             why("bad-url")
         );

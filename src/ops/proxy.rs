@@ -4,7 +4,7 @@
 use crate::config::Store;
 use crate::input_bail;
 use crate::model::{ProxySettings, userinfo, without_userinfo};
-use crate::validate::{ProxyFields, validate_proxy};
+use crate::validate::{Vocab, validate_proxy};
 use anyhow::Result;
 
 /// What `set-proxy` was asked for, after the CLI read the environment and
@@ -63,7 +63,7 @@ pub fn settings_from(req: &ProxyRequest) -> Result<ProxySettings> {
         }
     }
     p.no_proxy.dedup();
-    validate_proxy(&p, ProxyFields::FLAGS)?;
+    validate_proxy(&p, Vocab::Flags)?;
     Ok(p)
 }
 

@@ -9,3 +9,4 @@ mod github_ca;
 mod mirrors;
 mod ops;
 mod runners;
+mod vocab;
