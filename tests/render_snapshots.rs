@@ -1195,10 +1195,18 @@ fn job_container_rule_defaults_by_mode_and_can_be_set() {
 
 #[test]
 fn job_container_and_glibc_compat_are_refused_in_dind() {
-    for (job, glibc, flag) in [
-        (Some(JobContainer::Optional), false, "--job-container"),
-        (Some(JobContainer::Required), false, "--job-container"),
-        (None, true, "--glibc-compat"),
+    for (job, glibc, words) in [
+        (
+            Some(JobContainer::Optional),
+            false,
+            "invalid job_container: optional",
+        ),
+        (
+            Some(JobContainer::Required),
+            false,
+            "invalid job_container: required",
+        ),
+        (None, true, "invalid glibc_compat: true"),
     ] {
         let mut c = Config::default();
         c.installations.insert(
@@ -1206,7 +1214,7 @@ fn job_container_and_glibc_compat_are_refused_in_dind() {
             with(installation(Mode::Dind, 1, vec![], pat()), job, glibc),
         );
         let e = validate_config(&c).unwrap_err().to_string();
-        assert!(e.contains(flag) && e.contains("dind"), "{e}");
+        assert!(e.contains(words) && e.contains("dind"), "{e}");
     }
 }
 
@@ -1354,7 +1362,7 @@ fn a_cache_where_glibc_compat_mounts_is_refused() {
             ),
         );
         let e = validate_config(&c).unwrap_err().to_string();
-        assert!(e.contains("--glibc-compat"), "{path}: {e}");
+        assert!(e.contains("with glibc_compat"), "{path}: {e}");
     }
 }
 
