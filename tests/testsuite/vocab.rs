@@ -277,6 +277,13 @@ fn cases() -> Vec<Case> {
             file_words: "invalid node \"worker-1\"",
         },
         Case {
+            what: "github ca",
+            flags: |r| r.github_ca = Some("hello".into()),
+            file: |i| i.github_ca = Some("hello".into()),
+            flag_words: "invalid --github-ca-file",
+            file_words: "invalid github_ca",
+        },
+        Case {
             what: "resource",
             flags: |r| {
                 (r.requests, r.limits) = (vec!["runner.cpu=2".into()], vec!["runner.cpu=1".into()])
@@ -333,6 +340,7 @@ const FLAGS: &[&str] = &[
     "--node",
     "--request",
     "--limit",
+    "--github-ca-file",
 ];
 const KEYS: &[&str] = &[
     "repository:",
@@ -351,6 +359,7 @@ const KEYS: &[&str] = &[
     "glibc_compat",
     "invalid node",
     "resources.",
+    "github_ca",
 ];
 
 fn from_flags(dir: &std::path::Path, req: &AddRequest) -> String {
