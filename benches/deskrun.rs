@@ -18,10 +18,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::Call;
-use deskrun::testing::process::StateDir;
+use common::{Call, Sandbox};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -201,14 +199,7 @@ fn measure(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
 }
 
 // ---------------------------------------------------------------------------
-// The sandbox (the same layout as tests/common/mod.rs)
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    state: PathBuf,
-    config: PathBuf,
-}
+// The sandbox: tests/common's, with measured runs
 
 /// What the benchmark asks of a recorded call, beyond tests/common's `Call`.
 trait CallKind {
@@ -233,76 +224,21 @@ impl CallKind for Call {
     }
 }
 
-impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("deskrun-bench-")
-            .tempdir()
-            .expect("temp dir");
-        let bin = dir.path().join("bin");
-        let state = dir.path().join("state");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::create_dir_all(&state).unwrap();
-        let fake = std::env::current_exe().expect("the bench binary's path");
-        for tool in deskrun::testing::process::TOOLS {
-            std::os::unix::fs::symlink(&fake, bin.join(tool)).unwrap();
-        }
-        let config = dir.path().join("config/config.yaml");
-        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                // Mirrors off: the process fake knows no `docker run`; the
-                // in-process tests count the mirrors' calls.
-                "version: 1\ncluster:\n  cache_root: {}\n  registry_mirrors: []\n",
-                dir.path().join("cache").display()
-            ),
-        )
-        .unwrap();
-        Sandbox {
-            dir,
-            bin,
-            state,
-            config,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args);
-        self.env(&mut c);
-        c
-    }
-
-    /// A fake tool run directly, with deskrun's environment.
-    fn tool_command(&self, tool: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(self.bin.join(tool));
-        c.args(args);
-        self.env(&mut c);
-        c
-    }
-
-    fn env(&self, c: &mut Command) {
-        c.env(
-            "PATH",
-            format!(
-                "{}:{}",
-                self.bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("DESKRUN_CONFIG", &self.config)
-        .env("DESKRUN_FAKE_STATE", &self.state)
-        .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
-        .env("HOME", self.dir.path())
-        .env_remove("DESKRUN_CALL_TIMEOUT")
-        .env_remove("DESKRUN_LOG")
-        .env_remove("KUBECONFIG");
-    }
-
+/// Measured runs in a [`Sandbox`].
+trait Measured {
     /// Run deskrun; a failure stops the benchmark with its stderr.
+    fn run(&self, args: &[&str]) -> Run;
+    /// `deskrun add NAME --repository ... ARGS --auth-value-stdin`.
+    fn add_quietly(&self, name: &str, args: &[&str]);
+    /// Only calls whose line starts with `prefix` ("" for all) take `ms`.
+    fn only_latency(&self, prefix: &str, ms: u64);
+}
+
+impl Measured for Sandbox {
     fn run(&self, args: &[&str]) -> Run {
-        let r = measure(self.command(args), None);
+        let mut c = self.command();
+        c.args(args);
+        let r = measure(c, None);
         assert!(
             r.ok,
             "`deskrun {}` failed:\n{}{}",
@@ -313,30 +249,18 @@ impl Sandbox {
         r
     }
 
-    /// `deskrun add NAME --repository ... ARGS --auth-value-stdin`.
-    fn add(&self, name: &str, args: &[&str]) {
-        let mut all = vec!["-q", "add", name, "--repository", REPO];
-        all.extend_from_slice(args);
-        all.push("--auth-value-stdin");
-        let r = measure(self.command(&all), Some(format!("{TOKEN}\n").as_bytes()));
+    fn add_quietly(&self, name: &str, args: &[&str]) {
+        let mut c = self.command();
+        c.args(["-q", "add", name, "--repository", REPO])
+            .args(args)
+            .arg("--auth-value-stdin");
+        let r = measure(c, Some(format!("{TOKEN}\n").as_bytes()));
         assert!(r.ok, "`deskrun add {name}` failed:\n{}", r.stderr);
     }
 
-    /// Calls whose line starts with `prefix` ("" for all) take `ms`.
-    fn set_latency(&self, prefix: &str, ms: u64) {
-        StateDir::new(&self.state).update(|m| {
-            m.latency.clear();
-            m.latency
-                .insert(prefix.to_string(), Duration::from_millis(ms));
-        });
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        StateDir::new(&self.state).calls()
-    }
-
-    fn reset_calls(&self) {
-        StateDir::new(&self.state).clear_calls();
+    fn only_latency(&self, prefix: &str, ms: u64) {
+        self.machine(|m| m.latency.clear());
+        self.latency(prefix, ms);
     }
 }
 
@@ -371,7 +295,7 @@ fn add_installations(sb: &Sandbox, n: usize, instances: usize) {
     for i in 0..n {
         let mut args = vec!["--instances", inst.as_str()];
         args.extend_from_slice(mode_args(i));
-        sb.add(&name(i), &args);
+        sb.add_quietly(&name(i), &args);
     }
 }
 
@@ -468,7 +392,7 @@ fn naive(n: usize) -> Naive {
 fn scale_scenario(n: usize, s: &Settings, rows: &mut Vec<UpRow>) -> Duration {
     let sb = Sandbox::new();
     if s.call_ms > 0 {
-        sb.set_latency("", s.call_ms);
+        sb.only_latency("", s.call_ms);
     }
     add_installations(&sb, n, INSTANCES);
     let instances = n * INSTANCES;
@@ -514,7 +438,7 @@ fn scale_scenario(n: usize, s: &Settings, rows: &mut Vec<UpRow>) -> Duration {
     // cache): its 3 releases are upgraded and get a ConfigMap each.
     let mut args = vec!["--replace", "--instances", "3"];
     args.extend_from_slice(mode_args(1));
-    sb.add(&name(0), &args);
+    sb.add_quietly(&name(0), &args);
     sb.reset_calls();
     let changed = sb.run(&["up"]);
     let calls = sb.calls();
@@ -551,10 +475,10 @@ struct ConcurrencyRow {
 /// helm that takes `helm_ms` per upgrade.
 fn concurrency_scenario(s: &Settings, parallel: Option<usize>) -> ConcurrencyRow {
     let sb = Sandbox::new();
-    sb.add("base", &[]);
+    sb.add_quietly("base", &[]);
     sb.run(&["up"]);
-    sb.add("burst", &["--instances", "10"]);
-    sb.set_latency("helm upgrade", s.helm_ms);
+    sb.add_quietly("burst", &["--instances", "10"]);
+    sb.only_latency("helm upgrade", s.helm_ms);
     sb.reset_calls();
     let p = parallel.map(|p| p.to_string());
     let mut args = vec!["up"];
@@ -607,7 +531,7 @@ fn wait_overhead(runs: usize) -> (Duration, Duration) {
         );
         sb.reset_calls();
         with_deskrun.push(r.wall);
-        let r = measure(sb.tool_command("kind", &["get", "clusters"]), None);
+        let r = measure(sb.tool("kind", &["get", "clusters"]), None);
         assert!(r.ok, "fake `kind get clusters` failed: {}", r.stderr);
         sb.reset_calls();
         alone.push(r.wall);
@@ -667,6 +591,9 @@ fn main() {
     if let Some(code) = deskrun::testing::process::run_as_tool() {
         std::process::exit(code);
     }
+    common::FAKE_TOOL_HOST
+        .set(std::env::current_exe().expect("the bench binary's path"))
+        .expect("set once");
     let s = Settings::from_env();
     let bench_start = Instant::now();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

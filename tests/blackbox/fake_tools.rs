@@ -11,19 +11,9 @@ use std::time::{Duration, Instant};
 
 const KIND_CONFIG: &str = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n";
 
-fn tool(sb: &Sandbox, name: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(sb.bin.join(name));
-    // The sandbox's HOME, as deskrun gives its tools: a hanging fake helm
-    // then never passes for one working on the kubeconfig of this machine.
-    c.args(args)
-        .env("DESKRUN_FAKE_STATE", &sb.state)
-        .env("HOME", sb.path())
-        .env_remove("KUBECONFIG");
-    c
-}
-
 fn run(sb: &Sandbox, name: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = tool(sb, name, args)
+    let mut child = sb
+        .tool(name, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,7 +84,8 @@ pub fn refusals_keep_the_real_tools_exit_codes() {
     assert_eq!(o.status.code(), Some(98), "{}", text(&o.stderr));
     assert!(text(&o.stderr).ends_with("is not implemented by the fake\n"));
     // Without the state directory the fake refuses to guess.
-    let o = tool(&sb, "kind", &["get", "clusters"])
+    let o = sb
+        .tool("kind", &["get", "clusters"])
         .env_remove("DESKRUN_FAKE_STATE")
         .output()
         .unwrap();
@@ -130,8 +121,8 @@ pub fn slow_calls_overlap() {
     let sb = Sandbox::new();
     sb.latency("kind get", 600);
     let start = Instant::now();
-    let a = tool(&sb, "kind", &["get", "clusters"]).spawn().unwrap();
-    let b = tool(&sb, "kind", &["get", "clusters"]).spawn().unwrap();
+    let a = sb.tool("kind", &["get", "clusters"]).spawn().unwrap();
+    let b = sb.tool("kind", &["get", "clusters"]).spawn().unwrap();
     for mut c in [a, b] {
         assert!(c.wait().unwrap().success());
     }
@@ -151,8 +142,7 @@ pub fn an_interrupted_helm_leaves_its_release_pending_and_hangs() {
         Fault::on("helm", "upgrade --install arc ").leave_release("pending-install"),
     ]);
     let values = "{}\n";
-    let mut helm = tool(
-        &sb,
+    let mut helm = sb.tool(
         "helm",
         &[
             "upgrade",

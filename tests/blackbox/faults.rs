@@ -125,17 +125,10 @@ fn interrupt_case(
     sb.reset_calls();
     let tmp = tmpdir(sb);
     fs::create_dir_all(&tmp).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("deskrun");
-    let child = Command::new(bin)
+    let child = sb
+        .command()
         .arg("up")
-        .env("PATH", sb.path_env())
-        .env("DESKRUN_CONFIG", &sb.config)
-        .env("DESKRUN_FAKE_STATE", &sb.state)
-        .env("XDG_CACHE_HOME", sb.path().join("xdg-cache"))
-        .env("HOME", sb.path())
         .env("TMPDIR", &tmp)
-        .env_remove("DESKRUN_CALL_TIMEOUT")
-        .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

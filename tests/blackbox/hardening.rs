@@ -473,13 +473,7 @@ pub fn a_pending_release_that_a_live_helm_owns_is_not_rolled_back() {
             .every()
             .leave_release("pending-upgrade"),
     ]);
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
-    for (k, v) in sb.cmd().get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
+    let mut c = sb.command();
     let mut up = c
         .arg("up")
         .stdout(Stdio::null())
@@ -657,13 +651,7 @@ pub fn a_hang_up_during_up_stops_its_tools() {
             .every()
             .leave_release("pending-install"),
     ]);
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
-    for (k, v) in sb.cmd().get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
+    let mut c = sb.command();
     let up = c
         .arg("up")
         .stdout(Stdio::null())
@@ -702,11 +690,10 @@ pub fn up_piped_into_head_finishes_its_work() {
         .arg("\"$0\" up 2>&1 | head -1; exit \"${PIPESTATUS[0]}\"")
         .arg(assert_cmd::cargo::cargo_bin("deskrun"))
         .envs(
-            sb.cmd()
+            sb.command()
                 .get_envs()
                 .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
         )
-        .env_remove("DESKRUN_CALL_TIMEOUT")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", show(&o));

@@ -6,14 +6,8 @@ use crate::common::{Sandbox, TOKEN};
 use std::process::{Command, Output, Stdio};
 
 fn deskrun(sb: &Sandbox) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("deskrun"));
-    c.env("PATH", sb.path_env())
-        .env("DESKRUN_CONFIG", &sb.config)
-        .env("DESKRUN_FAKE_STATE", &sb.state)
-        .env("XDG_CACHE_HOME", sb.path().join("xdg-cache"))
-        .env("HOME", sb.path())
-        .env_remove("DESKRUN_CALL_TIMEOUT")
-        .stdin(Stdio::null());
+    let mut c = sb.command();
+    c.stdin(Stdio::null());
     c
 }
 

@@ -6,7 +6,7 @@
 
 pub mod github;
 
-use deskrun::testing::process::{Machine, StateDir};
+use deskrun::testing::process::{Machine, STATE_ENV, StateDir};
 use deskrun::testing::{Fault, World};
 use std::path::{Path, PathBuf};
 
@@ -129,20 +129,37 @@ impl Sandbox {
         )
     }
 
-    /// `deskrun` with the sandbox's PATH, config, state and cache dirs.
-    pub fn cmd(&self) -> assert_cmd::Command {
-        let mut c = assert_cmd::Command::cargo_bin("deskrun").unwrap();
+    /// `deskrun` (the built binary) with the sandbox's PATH, config, state
+    /// and cache dirs.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_deskrun"));
         c.env("PATH", self.path_env())
             .env("DESKRUN_CONFIG", &self.config)
-            .env("DESKRUN_FAKE_STATE", &self.state)
+            .env(STATE_ENV, &self.state)
             .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
             .env("HOME", self.dir.path())
             // These tests are not about GitHub and never leave the machine;
-            // tests/github.rs and tests/doctor_cli.rs turn the check back on
-            // against a fake API on 127.0.0.1.
+            // tests/github.rs and tests/blackbox/doctor_cli.rs turn the check
+            // back on against a fake API on 127.0.0.1.
             .env("DESKRUN_SKIP_GITHUB_CHECK", "1")
             .env_remove("DESKRUN_GITHUB_API_URL")
             .env_remove("DESKRUN_CALL_TIMEOUT")
+            .env_remove("DESKRUN_LOG")
+            .env_remove("KUBECONFIG");
+        c
+    }
+
+    /// [`Sandbox::command`] with assert_cmd's assertions.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    /// A fake tool run directly, with the environment deskrun gives it.
+    pub fn tool(&self, name: &str, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(self.bin.join(name));
+        c.args(args)
+            .env(STATE_ENV, &self.state)
+            .env("HOME", self.dir.path())
             .env_remove("KUBECONFIG");
         c
     }
