@@ -84,6 +84,10 @@ pub struct Plan {
     pub removals: Vec<RemovalPlan>,
     /// deskrun ConfigMaps no instance uses any more (e.g. after a mode change).
     pub stale_configmaps: Vec<String>,
+    /// Proxy credential Secrets that deployed runner sets name but the
+    /// config no longer has (the proxy or its credentials were removed);
+    /// deleted once every scale set is deployed without them.
+    pub stale_secrets: Vec<String>,
     /// The registry mirrors, when the cluster will use them (it is created
     /// now, or its node mounts their hosts directory).
     pub mirrors: Vec<MirrorPlan>,
@@ -232,7 +236,28 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
         .collect();
     let mut removals = Vec::new();
     let mut stale_configmaps = Vec::new();
+    let mut stale_secrets = Vec::new();
     if only.is_empty() {
+        // What the runner sets in the cluster name (the chart copies
+        // `proxy` into their spec), less what this config renders: no extra
+        // read, and nothing once the runner sets no longer name them.
+        let desired_secrets: BTreeSet<String> = rendered
+            .proxy_secrets
+            .iter()
+            .filter_map(|s| s.pointer_name())
+            .collect();
+        let named: BTreeSet<String> = observed
+            .runner_sets
+            .iter()
+            .flat_map(|rs| {
+                ["http", "https"].into_iter().filter_map(move |k| {
+                    rs.pointer(&format!("/spec/proxy/{k}/credentialSecretRef"))
+                        .and_then(Json::as_str)
+                        .map(String::from)
+                })
+            })
+            .collect();
+        stale_secrets = named.difference(&desired_secrets).cloned().collect();
         for rel in observed.scale_set_releases() {
             if desired.contains(rel.name.as_str()) {
                 continue;
@@ -275,6 +300,7 @@ pub fn plan(config: &Config, rendered: &Rendered, observed: &Observed, only: &[S
         instances,
         removals,
         stale_configmaps,
+        stale_secrets,
         mirrors,
         mirror_notice,
     }
@@ -332,6 +358,7 @@ impl Plan {
             && self.instances.iter().all(|i| !i.action.mutates())
             && self.removals.is_empty()
             && self.stale_configmaps.is_empty()
+            && self.stale_secrets.is_empty()
             && self.mirrors.iter().all(|m| !m.action.mutates())
     }
 
@@ -407,6 +434,13 @@ impl Plan {
                 "remove".into(),
                 format!("configmap/{cm}"),
                 "no longer used".into(),
+            ]);
+        }
+        for secret in &self.stale_secrets {
+            rows.push([
+                "remove".into(),
+                format!("secret/{secret}"),
+                "proxy credentials no longer in the config".into(),
             ]);
         }
         rows

@@ -511,9 +511,11 @@ fn github_server_tls(cm_name: &str) -> Value {
 
 /// Whether an instance of this installation uses a hook extension: the
 /// privileged mode always does; the kubernetes mode when something must
-/// reach the job pod (caches, env, glibc-compat, the node it is pinned to).
-pub fn uses_hook_extension(inst: &Installation) -> bool {
+/// reach the job pod (caches, env, glibc-compat, the node it is pinned to,
+/// the GitHub CA, the cluster's proxy).
+pub fn uses_hook_extension(cluster: &ClusterSettings, inst: &Installation) -> bool {
     match inst.mode {
+        Mode::Kubernetes if cluster.proxy.is_some() => true,
         Mode::CachedPrivilegedKubernetes => true,
         Mode::Kubernetes => {
             !inst.caches.is_empty()
@@ -603,6 +605,68 @@ fn proxy_values(p: &crate::model::ProxySettings) -> Value {
     Value::Mapping(out)
 }
 
+/// `scheme://user:password@host` as `scheme://user:<redacted>@host`.
+fn redact_url_password(url: &str) -> String {
+    match (url.split_once("://"), crate::model::userinfo(url)) {
+        (Some((scheme, rest)), Some(userinfo)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!(
+                "{scheme}://{user}:{REDACTED}@{}",
+                &rest[userinfo.len() + 1..]
+            )
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The proxy for the job container of the kubernetes modes, which ARC does
+/// not configure: `HTTP(S)_PROXY` and `NO_PROXY`, upper and lower case (tools
+/// read one or the other). A URL with credentials comes from its Secret's
+/// `url` key (`secretKeyRef`), so the ConfigMap never holds them.
+fn job_proxy_env(p: &crate::model::ProxySettings) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (kind, url) in p.urls() {
+        let parsed = crate::model::ProxyUrl::parse(url);
+        for name in [
+            format!("{}_PROXY", kind.to_ascii_uppercase()),
+            format!("{kind}_proxy"),
+        ] {
+            let mut e = Mapping::new();
+            set(&mut e, "name", name);
+            if parsed.credentials.is_some() {
+                let mut key_ref = Mapping::new();
+                set(&mut key_ref, "name", proxy_secret_name(kind));
+                set(&mut key_ref, "key", PROXY_SECRET_URL_KEY);
+                let mut from = Mapping::new();
+                set(&mut from, "secretKeyRef", Value::Mapping(key_ref));
+                set(&mut e, "valueFrom", Value::Mapping(from));
+            } else {
+                set(&mut e, "value", parsed.url.as_str());
+            }
+            out.push(Value::Mapping(e));
+        }
+    }
+    let no_proxy = proxy_values(p)
+        .get("noProxy")
+        .and_then(Value::as_sequence)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    for name in ["NO_PROXY", "no_proxy"] {
+        out.push(str_map(&[("name", name), ("value", &no_proxy)]));
+    }
+    out
+}
+
+/// The key of a proxy Secret holding the whole URL, credentials included,
+/// for the job container's `HTTP(S)_PROXY` (ARC reads `username` and
+/// `password`).
+pub const PROXY_SECRET_URL_KEY: &str = "url";
+
 /// The Secrets of the proxy credentials, with the real password.
 pub fn proxy_secrets(p: &crate::model::ProxySettings, namespace: &str) -> Vec<Value> {
     p.urls()
@@ -628,7 +692,11 @@ pub fn proxy_secrets(p: &crate::model::ProxySettings, namespace: &str) -> Vec<Va
             set(
                 &mut secret,
                 "stringData",
-                str_map(&[("username", &user), ("password", &password)]),
+                str_map(&[
+                    ("username", &user),
+                    ("password", &password),
+                    (PROXY_SECRET_URL_KEY, url.trim_end_matches('/')),
+                ]),
             );
             Some(Value::Mapping(secret))
         })
@@ -896,7 +964,7 @@ pub fn render_instance(
         merge(&mut values, container_patch("containers", runner));
     }
 
-    if uses_hook_extension(inst) {
+    if uses_hook_extension(cluster, inst) {
         let cm_name = hook_configmap_name(inst.mode, instance);
         let mut wiring = parse_template("hook-wiring.yaml", HOOK_WIRING);
         let volume = wiring
@@ -949,6 +1017,16 @@ pub fn render_instance(
         share_host_namespaces_with_node_proc(spec);
         if let Some(node) = &inst.node {
             set(map_at(spec, &["nodeSelector"]), NODE_LABEL, node.as_str());
+        }
+        if let Some(proxy) = &cluster.proxy {
+            let env = seq_at(container(spec, "containers", "$job")?, &[], "env");
+            for e in job_proxy_env(proxy) {
+                // The user's own --env wins, as on the runner.
+                let name = e.get("name").and_then(Value::as_str).unwrap_or_default();
+                if !inst.env.contains_key(name) {
+                    env.push(e);
+                }
+            }
         }
 
         let mut cm = parse_template("hook-extension-configmap.yaml", HOOK_CONFIGMAP);
@@ -1155,6 +1233,11 @@ impl Rendered {
             let mut secret = secret.clone();
             if !show_secrets && let Some(data) = secret.get_mut("stringData") {
                 set_key(data, "password", REDACTED);
+                // The URL keeps its user name, as `username` shows it.
+                if let Some(url) = data.get(PROXY_SECRET_URL_KEY).and_then(Value::as_str) {
+                    let shown = redact_url_password(url);
+                    set_key(data, PROXY_SECRET_URL_KEY, shown);
+                }
             }
             let name = secret
                 .get("metadata")

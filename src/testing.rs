@@ -1788,7 +1788,7 @@ fn render_chart(
                 .get("runnerScaleSetName")
                 .and_then(Json::as_str)
                 .unwrap_or(release);
-            let ars = json!({
+            let mut ars = json!({
                 "apiVersion": "actions.github.com/v1alpha1",
                 "kind": "AutoscalingRunnerSet",
                 "metadata": meta(labels, annotations),
@@ -1796,6 +1796,12 @@ fn render_chart(
                          "minRunners": values.get("minRunners"), "maxRunners": values.get("maxRunners")},
                 "status": {"currentRunners": 0, "pendingEphemeralRunners": 0, "runningEphemeralRunners": 0},
             });
+            // As the chart copies them into the runner set's spec.
+            for key in ["proxy", "githubServerTLS"] {
+                if let Some(v) = values.get(key).filter(|v| !v.is_null()) {
+                    ars["spec"][key] = v.clone();
+                }
+            }
             let controller_runs = cluster
                 .objects
                 .keys()

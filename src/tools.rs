@@ -892,6 +892,19 @@ impl<'a> Kube<'a> {
         Ok(())
     }
 
+    /// Delete Secrets by name (never by selector: Helm's release records
+    /// carry deskrun's labels too).
+    pub fn delete_secrets(&self, step: &str, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["delete", "secret"];
+        args.extend(names.iter().map(String::as_str));
+        args.extend(["--namespace", &self.cluster.namespace, "--ignore-not-found"]);
+        self.run(self.kubectl(step, &args))?;
+        Ok(())
+    }
+
     /// Delete every ConfigMap deskrun labelled, in one call.
     pub fn delete_managed_configmaps(&self, step: &str) -> Result<()> {
         self.run(self.kubectl(

@@ -766,6 +766,39 @@ fn the_proxy_reaches_the_autoscaling_runner_set_with_its_secret_by_name() {
     let secret: serde_yaml::Value = serde_yaml::from_str(&secret).unwrap();
     assert_eq!(secret["stringData"]["username"], "user");
     assert_eq!(secret["stringData"]["password"], "pa$$word");
+    assert_eq!(
+        secret["stringData"]["url"],
+        "http://user:pa%24%24word@proxy.example.com:3128"
+    );
+    // The kubernetes mode's job container gets the proxy through the hook
+    // extension (checked against the PodSpec schema above): the URL with
+    // credentials from the Secret, never in the ConfigMap.
+    let cm: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(dir.join("k8s/hook-extension.yaml")).unwrap(),
+    )
+    .unwrap();
+    let content = cm["data"]["content"].as_str().unwrap();
+    assert!(!content.contains("pa$$word") && !content.contains("pa%24%24word"));
+    let patch: serde_json::Value = serde_yaml::from_str(content).unwrap();
+    let env = patch["spec"]["containers"][0]["env"].as_array().unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
+    for name in ["HTTPS_PROXY", "https_proxy"] {
+        assert_eq!(
+            var(name).unwrap()["valueFrom"]["secretKeyRef"],
+            serde_json::json!({"name": "deskrun-proxy-https", "key": "url"}),
+            "{name}"
+        );
+    }
+    for name in ["HTTP_PROXY", "http_proxy"] {
+        assert_eq!(var(name).unwrap()["value"], "http://proxy.example.com:3128");
+    }
+    let no_proxy = var("NO_PROXY").unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(no_proxy.starts_with(".corp.example.com,"), "{no_proxy}");
+    assert!(no_proxy.contains(",.svc,"), "{no_proxy}");
+    assert!(!dir.join("dind/hook-extension.yaml").exists());
 }
 
 /// A GitHub Enterprise Server with a private CA (issue 16), in every mode:

@@ -2026,3 +2026,47 @@ fn a_new_ca_changes_the_inputs_hash_and_the_same_one_does_not() {
         assert!(paths.contains(&p), "{paths:?}");
     }
 }
+
+#[test]
+fn the_job_container_gets_the_proxy_and_the_users_env_wins() {
+    let mut c = with_proxy(everything());
+    let k8s = c.installations.get_mut("k8s").unwrap();
+    k8s.env.insert("NO_PROXY".into(), "*".into());
+    let r = rendered(&c);
+    for inst in r.instances.iter().filter(|i| i.mode != Mode::Dind) {
+        let (cm, patch) = hook_patch(&r, &inst.instance);
+        let content = s(&cm, &["data", "content"]).unwrap();
+        assert!(!content.contains(PROXY_PASSWORD) && !content.contains("proxy-pass-w0rd"));
+        let job = named(seq(patch.get("spec").unwrap(), "containers"), "$job");
+        let https = named(seq(job, "env"), "https_proxy");
+        assert_eq!(
+            s(https, &["valueFrom", "secretKeyRef", "name"]),
+            Some("deskrun-proxy-https")
+        );
+        assert_eq!(s(https, &["valueFrom", "secretKeyRef", "key"]), Some("url"));
+        let http = named(seq(job, "env"), "HTTP_PROXY");
+        assert_eq!(s(http, &["value"]), Some("http://proxy.example.com:3128"));
+        let no_proxy: Vec<&str> = seq(job, "env")
+            .iter()
+            .filter(|e| s(e, &["name"]) == Some("NO_PROXY"))
+            .filter_map(|e| s(e, &["value"]))
+            .collect();
+        if inst.instance == "k8s" {
+            assert_eq!(no_proxy, ["*"], "the user's --env wins");
+        } else {
+            assert_eq!(no_proxy.len(), 1);
+            assert!(no_proxy[0].contains(".cluster.local"), "{no_proxy:?}");
+        }
+    }
+    for inst in r.instances.iter().filter(|i| i.mode == Mode::Dind) {
+        assert!(
+            inst.hook_extension.is_none(),
+            "dind jobs run in the runner container, which ARC configures"
+        );
+    }
+    let secret = &r.proxy_secrets[0];
+    assert_eq!(
+        s(secret, &["stringData", "url"]),
+        Some("http://me%40corp:proxy-pass-w0rd%2Fx@proxy.example.com:3128")
+    );
+}

@@ -125,6 +125,14 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
         run_step(s, "delete deskrun's ConfigMaps", || {
             kube.delete_managed_configmaps("delete deskrun's ConfigMaps")
         })?;
+        // By name, whatever the config says now: a proxy removed from the
+        // config since the last `up` leaves its Secrets behind.
+        run_step(s, "delete the proxy credential Secrets", || {
+            kube.delete_secrets(
+                "delete the proxy credential Secrets",
+                &["http", "https"].map(crate::render::proxy_secret_name),
+            )
+        })?;
         if opts.purge_caches {
             report.purged_claims = run_step(s, "delete deskrun's cache claims", || {
                 kube.delete_claims("delete deskrun's cache claims", &managed_selector())

@@ -558,6 +558,20 @@ fn apply(
         failures.push(e);
     }
 
+    // Only once every scale set runs without them: a runner set that still
+    // names a Secret would lose its proxy credentials.
+    if failures.is_empty()
+        && !plan.stale_secrets.is_empty()
+        && let Err(e) = run_step(s, "delete unused proxy credentials", || {
+            kube.delete_secrets(
+                "delete the unused proxy credential Secrets",
+                &plan.stale_secrets,
+            )
+        })
+    {
+        failures.push(e);
+    }
+
     if failures.is_empty() {
         return Ok(());
     }

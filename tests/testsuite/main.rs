@@ -8,5 +8,6 @@ mod faults;
 mod github_ca;
 mod mirrors;
 mod ops;
+mod proxy;
 mod runners;
 mod vocab;
