@@ -242,3 +242,89 @@ fn proxies_are_used_as_configured_and_no_proxy_bypasses_them() {
     assert_eq!(deskrun::checks::worst(&c), Status::Ok, "{c:#?}");
     assert_eq!(server.proxied.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+/// A GitHub Enterprise Server whose certificate (for 127.0.0.1) is signed
+/// by the private CA `fixtures/github-ca-1.pem`: answers `{}` to every
+/// request, over TLS, until the test ends. Returns its `https://` base.
+fn private_ca_server() -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(include_bytes!("fixtures/ghes-server.pem"))
+            .collect::<Result<_, _>>()
+            .unwrap();
+    // The key is stored without its armor, as the other test keys.
+    let label = concat!("PRIVATE", " KEY");
+    let pem = format!(
+        "-----BEGIN {label}-----\n{}-----END {label}-----\n",
+        include_str!("fixtures/ghes-server-key.b64")
+    );
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => return, // a client that refused us
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                      Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_private_ca_is_trusted_for_its_installation_only() {
+    use deskrun::github::{Method, Request};
+    let base = private_ca_server();
+    let http = direct();
+    let get = |ca: Option<&str>| {
+        http.send(&Request {
+            method: Method::Get,
+            url: format!("{base}/api/v3/user"),
+            bearer: "tok",
+            ca,
+        })
+    };
+    // Without the CA: the system does not trust the server.
+    let e = get(None).expect_err("an unknown CA must be refused");
+    assert!(
+        e.0.to_ascii_lowercase().contains("certificate") || e.0.contains("UnknownIssuer"),
+        "{e}"
+    );
+    // With the installation's CA: the answer arrives.
+    let r = get(Some(include_str!("fixtures/github-ca-1.pem"))).expect("trusted with its CA");
+    assert_eq!(r.status, 200);
+    // Another CA does not sign it, and neither does the system.
+    let e = get(Some(include_str!("fixtures/github-ca-2.pem"))).expect_err("wrong CA");
+    assert!(e.0.contains("--github-ca-file"), "{e}");
+}

@@ -46,6 +46,7 @@ pub fn check_installation(
                 api,
                 target: &target,
                 name,
+                ca: inst.github_ca.as_deref(),
             };
             match &inst.auth {
                 Auth::Pat { token } => ctx.pat(token),
@@ -69,6 +70,8 @@ struct Ctx<'a> {
     api: &'a dyn GithubApi,
     target: &'a Target,
     name: &'a str,
+    /// The installation's `github_ca` (PEM), trusted for its URL.
+    ca: Option<&'a str>,
 }
 
 /// Which kind of credential a fix talks about.
@@ -85,6 +88,7 @@ impl Ctx<'_> {
             method,
             url: self.target.url(path),
             bearer,
+            ca: self.ca,
         })
     }
 
@@ -852,5 +856,26 @@ mod tests {
             *seen.0.lock().unwrap(),
             ["https://ghe.example.com/api/v3/user"]
         );
+    }
+
+    #[test]
+    fn every_request_carries_the_installations_ca() {
+        struct Seen(std::sync::Mutex<Vec<Option<String>>>);
+        impl GithubApi for Seen {
+            fn send(&self, r: &Request) -> Result<Response, Unreachable> {
+                self.0.lock().unwrap().push(r.ca.map(String::from));
+                github().send(r)
+            }
+        }
+        let ca = include_str!("../../tests/fixtures/github-ca-1.pem");
+        for (pem, want) in [(Some(ca), Some(ca.to_string())), (None, None)] {
+            let seen = Seen(Default::default());
+            let mut i = inst("https://github.com/owner/repo", pat("tok-repo"));
+            i.github_ca = pem.map(String::from);
+            check_installation(&seen, "x", &i, None, NOW);
+            let cas = seen.0.lock().unwrap();
+            assert!(cas.len() >= 2, "{cas:?}");
+            assert!(cas.iter().all(|c| *c == want));
+        }
     }
 }

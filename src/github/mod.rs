@@ -133,6 +133,9 @@ pub struct Request<'a> {
     pub method: Method,
     pub url: String,
     pub bearer: &'a str,
+    /// PEM certificates to trust for this URL besides the system's (the
+    /// installation's `--github-ca-file`).
+    pub ca: Option<&'a str>,
 }
 
 // The credential stays out of debug output.
@@ -196,9 +199,13 @@ pub struct Http {
     timeout: Duration,
     /// Where proxy settings are read (the process environment, or a test's).
     env: Box<EnvLookup>,
-    /// One agent per proxy choice (`None`: direct), built on first use.
-    agents: Mutex<BTreeMap<Option<String>, ureq::Agent>>,
+    /// One agent per proxy choice (`None`: direct) and trusted CA (`None`:
+    /// the system's trust store), built on first use.
+    agents: Mutex<BTreeMap<AgentKey, ureq::Agent>>,
 }
+
+/// (proxy URL, PEM of the trusted CA): what an agent is built for.
+type AgentKey = (Option<String>, Option<String>);
 
 /// Default time for one request, connection included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -224,9 +231,9 @@ impl Http {
         }
     }
 
-    fn agent(&self, proxy: Option<&str>) -> Result<ureq::Agent, Unreachable> {
+    fn agent(&self, proxy: Option<&str>, ca: Option<&str>) -> Result<ureq::Agent, Unreachable> {
         let mut agents = self.agents.lock().unwrap_or_else(|e| e.into_inner());
-        let key = proxy.map(str::to_string);
+        let key = (proxy.map(str::to_string), ca.map(str::to_string));
         if let Some(a) = agents.get(&key) {
             return Ok(a.clone());
         }
@@ -239,9 +246,22 @@ impl Http {
             })?),
             None => None,
         };
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .build();
+        // ureq takes the platform's verifier or a list of roots, not both:
+        // with a CA, only its certificates (send() falls back to the
+        // platform for a server the CA did not sign).
+        let roots = match ca {
+            Some(pem) => {
+                let certs: Vec<ureq::tls::Certificate<'static>> =
+                    crate::x509::parse_pem_certificates(pem)
+                        .map_err(|e| Unreachable(format!("the installation's github_ca: {e}")))?
+                        .iter()
+                        .map(|c| ureq::tls::Certificate::from_der(&c.der).to_owned())
+                        .collect();
+                ureq::tls::RootCerts::from(certs)
+            }
+            None => ureq::tls::RootCerts::PlatformVerifier,
+        };
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
             .timeout_connect(Some(self.timeout.min(Duration::from_secs(5))))
@@ -272,13 +292,30 @@ impl GithubApi for Http {
             .map(|p| format!(" through the proxy {}", without_userinfo(p)))
             .unwrap_or_default();
         tracing::info!("{} {}{via}", req.method, req.url);
-        let agent = self.agent(proxy.as_deref())?;
         let auth = format!("Bearer {}", req.bearer);
-        let result = match req.method {
-            Method::Get => with_headers(agent.get(&req.url), &auth).call(),
-            Method::Post => with_headers(agent.post(&req.url), &auth).send_empty(),
+        let call = |ca: Option<&str>| -> Result<ureq::http::Response<ureq::Body>, Unreachable> {
+            let agent = self.agent(proxy.as_deref(), ca)?;
+            let result = match req.method {
+                Method::Get => with_headers(agent.get(&req.url), &auth).call(),
+                Method::Post => with_headers(agent.post(&req.url), &auth).send_empty(),
+            };
+            result.map_err(|e| Unreachable(format!("{}{via}", describe(&e))))
         };
-        let mut resp = result.map_err(|e| Unreachable(format!("{}{via}", describe(&e))))?;
+        let mut resp = match req.ca {
+            None => call(None)?,
+            // The installation's CA first; a certificate it did not sign
+            // (github.com without the TLS-inspecting proxy the CA is for)
+            // may still be one the system trusts.
+            Some(ca) => match call(Some(ca)) {
+                Err(e) if is_certificate_error(&e.0) => call(None).map_err(|_| {
+                    Unreachable(format!(
+                        "{e} (with the installation's --github-ca-file; the system's trust store \
+                         does not accept the certificate either)"
+                    ))
+                })?,
+                other => other?,
+            },
+        };
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -304,6 +341,12 @@ fn with_headers<B>(r: ureq::RequestBuilder<B>, auth: &str) -> ureq::RequestBuild
     r.header("Authorization", auth)
         .header("Accept", "application/vnd.github+json")
         .header("X-GitHub-Api-Version", "2022-11-28")
+}
+
+/// Whether a transport error is about the server's certificate.
+fn is_certificate_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate") || t.contains("unknownissuer")
 }
 
 /// A transport error in words (ureq's own texts are terse).
