@@ -372,6 +372,14 @@ fn add(g: &Globals, args: AddArgs) -> Result<()> {
              a new runner is released (`deskrun add ... --replace --runner-image ...`)"
         ));
     }
+    if let Some(pem) = &inst.github_ca {
+        for cert in crate::x509::parse_pem_certificates(pem).unwrap_or_default() {
+            g.out.note(format!(
+                "trusts the CA {} (until {}, SHA-256 {})",
+                cert.subject, cert.not_after, cert.sha256
+            ));
+        }
+    }
     let now = crate::github::checks::unix_now() as i64;
     for w in ops::add::github_ca_warnings(&out.name, inst, now) {
         g.out.warn(w);

@@ -274,10 +274,10 @@ fn attribute(oid: &[u8]) -> String {
 fn dotted(oid: &[u8]) -> String {
     let mut arcs: Vec<u64> = Vec::new();
     let mut acc = 0u64;
-    for (i, b) in oid.iter().enumerate() {
+    for b in oid {
         acc = (acc << 7) | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
-            if arcs.is_empty() && i < oid.len() {
+            if arcs.is_empty() {
                 let first = (acc / 40).min(2);
                 arcs.push(first);
                 arcs.push(acc - first * 40);

@@ -1885,3 +1885,76 @@ fn set_proxy_keeps_credentials_out_of_argv_and_output() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("invalid --https"), "{out}");
 }
+
+#[test]
+fn github_ca_file_is_stored_listed_kept_and_dropped() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let ca = dir.join("corp-ca.pem");
+    // As `openssl x509 -text` leaves it: text around the block.
+    fs::write(
+        &ca,
+        format!(
+            "subject=O = deskrun tests\n{}",
+            include_str!("fixtures/github-ca-1.pem")
+        ),
+    )
+    .unwrap();
+    let ca = ca.to_str().unwrap();
+    let out = env.add("a", &["--github-ca-file", ca]);
+    assert!(
+        out.stderr
+            .contains("trusts the CA CN=deskrun test GHES CA 1"),
+        "{}",
+        out.stderr
+    );
+    // github.com: a CA there is only for a TLS-inspecting proxy.
+    assert!(out.stderr.contains("publicly trusted"), "{}", out.stderr);
+    // Stored as the certificate alone.
+    assert!(env.text().contains("github_ca: |"), "{}", env.text());
+    assert!(!env.text().contains("subject="), "{}", env.text());
+
+    let listed = |env: &Env| -> Json {
+        let doc: Json =
+            serde_json::from_str(&env.run(&["list", "--output", "json"]).stdout).unwrap();
+        doc["installations"][0]["github_ca"].clone()
+    };
+    assert_eq!(
+        listed(&env),
+        serde_json::json!([{
+            "subject": "CN=deskrun test GHES CA 1,O=deskrun tests",
+            "not_after": "2056-11-22T09:42:53Z",
+            "sha256": "9D:43:A5:97:63:35:E1:87:E7:6E:A1:47:E5:40:65:A3:2C:8B:70:3A:2D:30:DF:DC:2F:F4:AE:71:12:D5:6F:CD"
+        }])
+    );
+    let table = env.run(&["list"]).stdout;
+    assert!(table.contains(&format!("{REPO} (private CA)")), "{table}");
+
+    // --replace without the flag keeps it; --no-github-ca drops it.
+    env.add("a", &["--replace", "--min-runners", "0"]);
+    assert_eq!(listed(&env).as_array().unwrap().len(), 1);
+    env.add("a", &["--replace", "--no-github-ca"]);
+    assert_eq!(listed(&env), serde_json::json!([]));
+    assert!(!env.text().contains("github_ca"));
+
+    // The two flags together are a usage error, and nothing changes.
+    let before = env.bytes();
+    let out = Out::of(
+        env.cmd()
+            .args([
+                "add",
+                "a",
+                "--repository",
+                REPO,
+                "--replace",
+                "--no-github-ca",
+            ])
+            .args(["--github-ca-file", ca, "--auth-value-stdin"])
+            .write_stdin(format!("{TOKEN}\n"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--no-github-ca"), "{}", out.stderr);
+    assert_eq!(env.bytes(), before);
+}
