@@ -85,6 +85,29 @@ fn pem_error(e: &pem::Error) -> String {
     }
 }
 
+/// What to say about certificates that expired or expire within 30 days
+/// (`now`: Unix time); empty when all are good for longer.
+pub fn expiry_notes(certs: &[CertInfo], now: i64) -> Vec<String> {
+    certs
+        .iter()
+        .filter_map(|c| {
+            if c.not_after_unix <= now {
+                Some(format!(
+                    "the CA certificate {} expired on {}",
+                    c.subject, c.not_after
+                ))
+            } else if c.not_after_unix - now < 30 * 86400 {
+                Some(format!(
+                    "the CA certificate {} expires on {}",
+                    c.subject, c.not_after
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// Canonical PEM of the certificates: the `CERTIFICATE` blocks only (no
 /// comments or bag attributes around them), 64 characters a line.
 pub fn to_pem(certs: &[CertInfo]) -> String {

@@ -19,6 +19,8 @@ pub const ID_CREDENTIAL: &str = "github.credential";
 pub const ID_SCOPE: &str = "github.scope";
 pub const ID_INSTALLATION: &str = "github.installation";
 pub const ID_RUNNERS: &str = "github.runners";
+/// The installation's `--github-ca-file`: its certificates and their expiry.
+pub const ID_CA: &str = "github.ca";
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
@@ -58,7 +60,37 @@ pub fn check_installation(
             }
         }
     };
-    checks.into_iter().map(|c| c.subject(name)).collect()
+    ca_check(name, inst, now)
+        .into_iter()
+        .chain(checks)
+        .map(|c| c.subject(name))
+        .collect()
+}
+
+/// With a `github_ca`: which CA is trusted, warned when one expired or
+/// expires within 30 days (TLS to GitHub then fails or soon will).
+fn ca_check(name: &str, inst: &Installation, now: u64) -> Option<Check> {
+    let certs = crate::x509::parse_pem_certificates(inst.github_ca.as_deref()?).ok()?;
+    let notes = crate::x509::expiry_notes(&certs, now as i64);
+    if notes.is_empty() {
+        let which: Vec<String> = certs
+            .iter()
+            .map(|c| format!("{} (until {})", c.subject, c.not_after))
+            .collect();
+        Some(Check::ok(
+            ID_CA,
+            format!("trusts the CA {}", which.join(", ")),
+        ))
+    } else {
+        Some(Check::warn(
+            ID_CA,
+            notes.join("; "),
+            format!(
+                "get the renewed CA certificate and run `deskrun add {name} ... --replace \
+                 --github-ca-file NEW.pem`, then `deskrun up`"
+            ),
+        ))
+    }
 }
 
 /// The check `up` acts on: the first failure, if any.
@@ -877,5 +909,40 @@ mod tests {
             assert!(cas.len() >= 2, "{cas:?}");
             assert!(cas.iter().all(|c| *c == want));
         }
+    }
+
+    #[test]
+    fn the_ca_check_names_the_ca_and_warns_before_it_expires() {
+        let mut i = inst("https://ghe.example.com/owner/repo", pat("tok-repo"));
+        assert!(ca_check("x", &i, NOW).is_none());
+        i.github_ca = Some(include_str!("../../tests/fixtures/github-ca-1.pem").into());
+        // The fixture is valid until 2056-11-22T09:42:53Z.
+        let end = 2_742_111_773;
+        let ok = ca_check("x", &i, NOW).unwrap();
+        assert_eq!(ok.status, Status::Ok);
+        assert!(
+            ok.message.contains("CN=deskrun test GHES CA 1"),
+            "{}",
+            ok.message
+        );
+        let soon = ca_check("x", &i, end - 86_400).unwrap();
+        assert_eq!(soon.status, Status::Warn);
+        assert!(
+            soon.message.contains("expires on 2056-11-22"),
+            "{}",
+            soon.message
+        );
+        let late = ca_check("x", &i, end + 1).unwrap();
+        assert_eq!(late.status, Status::Warn);
+        assert!(
+            late.message.contains("expired on 2056-11-22"),
+            "{}",
+            late.message
+        );
+        assert!(late.fix.as_deref().unwrap().contains("--github-ca-file"));
+        // First among the installation's checks, with it as the subject.
+        let all = check_installation(&github(), "x", &i, None, NOW);
+        assert_eq!(all[0].id, ID_CA);
+        assert_eq!(all[0].subject.as_deref(), Some("x"));
     }
 }

@@ -249,19 +249,12 @@ pub fn github_ca_warnings(name: &str, inst: &Installation, now: i64) -> Vec<Stri
              Otherwise drop it (`deskrun add {name} ... --replace --no-github-ca`)"
         ));
     }
-    for cert in crate::x509::parse_pem_certificates(pem).unwrap_or_default() {
-        if cert.not_after_unix <= now {
-            out.push(format!(
-                "the CA certificate {} of installation {name} expired on {}: TLS connections to \
-                 GitHub will fail until you give the current one with --github-ca-file",
-                cert.subject, cert.not_after
-            ));
-        } else if cert.not_after_unix - now < 30 * 86400 {
-            out.push(format!(
-                "the CA certificate {} of installation {name} expires on {}",
-                cert.subject, cert.not_after
-            ));
-        }
+    let certs = crate::x509::parse_pem_certificates(pem).unwrap_or_default();
+    for note in crate::x509::expiry_notes(&certs, now) {
+        out.push(format!(
+            "installation {name}: {note}; TLS connections to GitHub fail once it has expired: \
+             give the renewed one with `deskrun add {name} ... --replace --github-ca-file NEW.pem`"
+        ));
     }
     out
 }
