@@ -118,9 +118,11 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
     // The hook extension and the GitHub CA: each must be there with this
     // render's hash.
     let cm_names: Vec<String> = r.configmaps().filter_map(|cm| cm.pointer_name()).collect();
-    let cm_current = cm_names
+    let stale_cms: Vec<&str> = cm_names
         .iter()
-        .all(|n| observed.configmap(n).and_then(hash_of) == Some(r.inputs_hash.as_str()));
+        .filter(|n| observed.configmap(n).and_then(hash_of) != Some(r.inputs_hash.as_str()))
+        .map(String::as_str)
+        .collect();
     let create_claims: Vec<String> = r
         .claims
         .iter()
@@ -154,10 +156,10 @@ pub fn plan_instance(r: &InstanceRender, observed: &Observed) -> InstancePlan {
                 )
             } else if ars_hash != Some(r.inputs_hash.as_str()) {
                 (Action::Upgrade, "configuration changed".to_string(), None)
-            } else if !cm_current {
+            } else if !stale_cms.is_empty() {
                 (
                     Action::Upgrade,
-                    format!("ConfigMap missing or changed ({})", cm_names.join(", ")),
+                    format!("ConfigMap missing or changed ({})", stale_cms.join(", ")),
                     None,
                 )
             } else if !create_claims.is_empty() {
