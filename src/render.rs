@@ -121,10 +121,14 @@ impl InstanceRender {
 
 /// Replace the secret fields of `githubConfigSecret` by [`REDACTED`].
 pub fn redact_values(values: &mut Value) {
-    if let Some(secret) = values
-        .get_mut("githubConfigSecret")
-        .and_then(Value::as_mapping_mut)
-    {
+    if let Some(secret) = values.get_mut("githubConfigSecret") {
+        redact_secret(secret);
+    }
+}
+
+/// The secret fields of a `githubConfigSecret` mapping.
+fn redact_secret(secret: &mut Value) {
+    if let Some(secret) = secret.as_mapping_mut() {
         for key in ["github_token", "github_app_private_key"] {
             if let Some(v) = secret.get_mut(key) {
                 *v = Value::String(REDACTED.into());
@@ -133,45 +137,17 @@ pub fn redact_values(values: &mut Value) {
     }
 }
 
-/// Helm values as shown: the same document, with `githubConfigSecret`
-/// redacted unless secrets are asked for. Only the secret's small mapping is
-/// copied.
-struct DisplayValues<'a> {
-    values: &'a Value,
-    secret: Option<Value>,
-}
-
-impl<'a> DisplayValues<'a> {
-    fn new(values: &'a Value, show_secrets: bool) -> Self {
-        let secret = (!show_secrets)
-            .then(|| values.get("githubConfigSecret").cloned())
-            .flatten()
-            .map(|s| {
-                let mut wrapper = Mapping::new();
-                wrapper.insert("githubConfigSecret".into(), s);
-                let mut wrapper = Value::Mapping(wrapper);
-                redact_values(&mut wrapper);
-                wrapper["githubConfigSecret"].clone()
-            });
-        DisplayValues { values, secret }
-    }
-}
-
-impl serde::Serialize for DisplayValues<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let (Some(secret), Some(map)) = (&self.secret, self.values.as_mapping()) else {
-            return self.values.serialize(ser);
-        };
-        let mut out = ser.serialize_map(Some(map.len()))?;
-        for (k, v) in map {
-            if k.as_str() == Some("githubConfigSecret") {
-                out.serialize_entry(k, secret)?;
-            } else {
-                out.serialize_entry(k, v)?;
-            }
+/// Helm values as YAML, as shown: `githubConfigSecret` redacted unless
+/// secrets are asked for. Only the secret's small mapping is copied; the
+/// rest is written from the values as they are.
+fn values_text(values: &Value, show_secrets: bool) -> Result<String> {
+    match values.get("githubConfigSecret").filter(|_| !show_secrets) {
+        Some(secret) => {
+            let mut secret = secret.clone();
+            redact_secret(&mut secret);
+            crate::yaml::value_to_string_replacing(values, "githubConfigSecret", &secret)
         }
-        out.end()
+        None => crate::yaml::value_to_string(values),
     }
 }
 
@@ -1039,7 +1015,7 @@ pub fn render_instance(
         set(
             map_at(&mut cm, &["data"]),
             "content",
-            crate::yaml::to_string(&patch)?,
+            crate::yaml::value_to_string(&patch)?,
         );
         hook_extension = Some(cm);
     }
@@ -1108,12 +1084,32 @@ fn inputs_hash(
             h.update(serde_json::to_vec(&secret)?);
         }
     }
-    h.update(serde_json::to_vec(values)?);
-    for cm in configmaps.into_iter().flatten() {
-        h.update(serde_json::to_vec(cm)?);
+    // The same bytes as `serde_json::to_vec`, streamed into the hash
+    // through a buffer instead of collected first.
+    {
+        let mut w = std::io::BufWriter::with_capacity(8192, HashWriter(&mut h));
+        serde_json::to_writer(&mut w, values)?;
+        for cm in configmaps.into_iter().flatten() {
+            serde_json::to_writer(&mut w, cm)?;
+        }
+        std::io::Write::flush(&mut w)?;
     }
     let digest = h.finalize();
     Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Bytes written into a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Render the whole config, or only the named installations (the kind config
@@ -1183,7 +1179,7 @@ impl Rendered {
         let file = |path: String, doc: &Value| -> Result<RenderedFile> {
             Ok(RenderedFile {
                 path,
-                text: crate::yaml::to_string(doc)?,
+                text: crate::yaml::value_to_string(doc)?,
             })
         };
         let mut out = Vec::new();
@@ -1194,12 +1190,9 @@ impl Rendered {
             out.push(file("controller/values.yaml".into(), values)?);
         }
         let per_instance = par_map(&self.instances, |inst| -> Result<Vec<RenderedFile>> {
-            // Emitted through a view that redacts, rather than from a
-            // redacted deep copy of every instance's values.
-            let shown = DisplayValues::new(&inst.values, show_secrets);
             let mut files = vec![RenderedFile {
                 path: format!("{}/values.yaml", inst.instance),
-                text: crate::yaml::to_string(&shown)?,
+                text: values_text(&inst.values, show_secrets)?,
             }];
             if let Some(cm) = &inst.hook_extension {
                 files.push(file(format!("{}/hook-extension.yaml", inst.instance), cm)?);

@@ -19,23 +19,62 @@
 
 use anyhow::{Result, bail};
 use serde::Serialize;
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 /// `value` as YAML that means the same to a YAML 1.1 and a YAML 1.2 reader.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
-    let value = serde_yaml::to_value(value)?;
+    value_to_string(&serde_yaml::to_value(value)?)
+}
+
+/// [`to_string`] of a YAML value, written from it as it is: no converted
+/// copy (rendering writes hundreds of documents).
+pub fn value_to_string(value: &Value) -> Result<String> {
     let mut out = String::new();
-    match &value {
-        Value::Mapping(m) if !m.is_empty() => mapping(&mut out, m, 0, false)?,
+    match value {
+        Value::Mapping(m) if !m.is_empty() => mapping(&mut out, m.iter(), 0, false)?,
         Value::Sequence(s) if !s.is_empty() => sequence(&mut out, s, 0, false)?,
         v => scalar(&mut out, v, 2)?,
     }
     Ok(out)
 }
 
+/// [`value_to_string`] of a mapping whose top-level `key` is written as
+/// `with` instead (a redacted secret), without copying the rest.
+pub fn value_to_string_replacing(value: &Value, key: &str, with: &Value) -> Result<String> {
+    match value {
+        Value::Mapping(m) if !m.is_empty() => {
+            let mut out = String::new();
+            let entries = m
+                .iter()
+                .map(|(k, v)| (k, if k.as_str() == Some(key) { with } else { v }));
+            mapping(&mut out, entries, 0, false)?;
+            Ok(out)
+        }
+        v => value_to_string(v),
+    }
+}
+
 /// YAML 1.1's bool and null words (`y|Y|yes|Yes|YES|n|...|on|off`), compared
 /// without case: a reader that knows other spellings still sees a string.
 const RESERVED_WORDS: [&str; 9] = ["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
+
+/// The bytes a plain string may hold: ASCII letters, digits and
+/// `-_./:@+=,$()<> ` (a table: this runs on every string deskrun writes).
+const PLAIN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punct = b"-_./:@+=,$()<> ";
+    let mut i = 0;
+    while i < punct.len() {
+        t[punct[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Whether `s` can be written without quotes and read back as this string by
 /// YAML 1.1 and 1.2 readers alike.
@@ -48,8 +87,7 @@ pub fn plain_is_safe(s: &str) -> bool {
         || "/_$".contains(first)
         || is_flag(s)
         || (first == '<' && !s.starts_with("<<")))
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,$()<> ".contains(c))
+        && s.bytes().all(|b| PLAIN_BYTES[usize::from(b)])
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
@@ -101,8 +139,13 @@ fn pad(out: &mut String, indent: usize) {
 
 /// Mapping entries at `indent`; the first on the current line when `inline`
 /// (after a sequence's `- `).
-fn mapping(out: &mut String, m: &Mapping, indent: usize, inline: bool) -> Result<()> {
-    for (i, (k, v)) in m.iter().enumerate() {
+fn mapping<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a Value, &'a Value)>,
+    indent: usize,
+    inline: bool,
+) -> Result<()> {
+    for (i, (k, v)) in entries.enumerate() {
         if i > 0 || !inline {
             pad(out, indent);
         }
@@ -111,7 +154,7 @@ fn mapping(out: &mut String, m: &Mapping, indent: usize, inline: bool) -> Result
         match v {
             Value::Mapping(m) if !m.is_empty() => {
                 out.push('\n');
-                mapping(out, m, indent + 2, false)?;
+                mapping(out, m.iter(), indent + 2, false)?;
             }
             // serde_yaml's layout: a list under a key is not indented.
             Value::Sequence(s) if !s.is_empty() => {
@@ -134,7 +177,7 @@ fn sequence(out: &mut String, s: &[Value], indent: usize, inline: bool) -> Resul
         }
         out.push_str("- ");
         match item {
-            Value::Mapping(m) if !m.is_empty() => mapping(out, m, indent + 2, true)?,
+            Value::Mapping(m) if !m.is_empty() => mapping(out, m.iter(), indent + 2, true)?,
             Value::Sequence(s) if !s.is_empty() => sequence(out, s, indent + 2, true)?,
             v => scalar(out, v, indent + 2)?,
         }
@@ -234,6 +277,7 @@ fn quoted(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_yaml::Mapping;
 
     /// Strings that YAML 1.1 reads as something other than a string.
     pub(crate) const YAML11_NON_STRINGS: &[&str] = &[
