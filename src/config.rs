@@ -523,11 +523,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             }
         },
     }
-    // From the text, not the parsed value: serde_yaml then names the field's
-    // path and line (`cluster.controller_chart: missing field `version` at
-    // line 5`), instead of a bare `missing field `version``.
-    let config: Config =
-        serde_yaml::from_str(text).map_err(|e| input(format!("config file {file}: {e}")))?;
+    // From the parsed value (no second pass over the text); when that fails,
+    // from the text, so that serde_yaml names the field's path and line
+    // (`cluster.controller_chart: missing field `version` at line 5`)
+    // instead of a bare `missing field `version``.
+    let config: Config = match serde_yaml::from_value(value) {
+        Ok(config) => config,
+        Err(_) => {
+            serde_yaml::from_str(text).map_err(|e| input(format!("config file {file}: {e}")))?
+        }
+    };
     validate_config(&config).map_err(|e| input(format!("config file {file}: {e}")))
 }
 
