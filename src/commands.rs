@@ -781,6 +781,7 @@ fn logs(g: &Globals, args: LogsArgs) -> Result<()> {
         since: args.since,
         tail: args.tail,
         follow: args.follow,
+        poll: None,
     };
     // Lines come from several threads when several pods are followed; each
     // is written whole. A reader that went away (`| head`) ends it all.

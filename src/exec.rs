@@ -386,7 +386,8 @@ impl fmt::Display for ToolError {
 
 impl std::error::Error for ToolError {}
 
-fn human_duration(d: Duration) -> String {
+/// `2s`, `300ms`, `1.5s`: a duration for messages.
+pub fn human_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
     } else if d < Duration::from_secs(1) {

@@ -1,6 +1,13 @@
 //! `deskrun logs`: the logs that matter for an installation, found by the
 //! labels ARC and the container hooks put on their pods, read with
 //! `kubectl logs`.
+//!
+//! `-f` on runner, job or dind pods keeps watching: ARC starts one runner pod
+//! per job (and the hooks one job pod per job), so the pods of interest are
+//! mostly the ones that do not exist yet. It follows the pods there are, then
+//! reads the namespace's pods every [`POLL_INTERVAL`] and follows each new
+//! one from its first line, noting when a followed pod ends, until Ctrl-C or
+//! a closed stdout.
 
 use crate::exec::{Sink, ToolError};
 use crate::input_bail;
@@ -14,7 +21,15 @@ use crate::workload::{
 };
 use anyhow::{Result, bail};
 use serde_json::Value as Json;
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+/// How often `logs -f` on runner, job or dind pods looks for new pods: one
+/// `kubectl get pods` each time. Runner pods live as long as their job
+/// (seconds to hours), so a pod is found within 2 s of its start, and its
+/// log is then read from the first line.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Which pods to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +50,12 @@ impl Source {
             Source::Job => ObjectKind::Job,
             Source::Controller => ObjectKind::Controller,
         }
+    }
+
+    /// Pods that come and go with the jobs: following them means watching
+    /// for new ones.
+    fn ephemeral(self) -> bool {
+        matches!(self, Source::Runner | Source::Job | Source::Dind)
     }
 
     fn describe(self) -> &'static str {
@@ -59,6 +80,9 @@ pub struct LogsRequest {
     pub since: Option<String>,
     pub tail: Option<u32>,
     pub follow: bool,
+    /// With `follow` on runner, job or dind pods: how often to look for new
+    /// pods (`None`: [`POLL_INTERVAL`]).
+    pub poll: Option<Duration>,
 }
 
 /// One `kubectl logs` to run: a pod and its container (`None`: all of its
@@ -67,6 +91,33 @@ pub struct LogsRequest {
 pub struct Stream {
     pub pod: String,
     pub container: Option<String>,
+}
+
+/// A pod `streams` does not read, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub pod: String,
+    /// Its container has not started: the waiting reason (or the pod's
+    /// phase). `None`: it has no such container at all.
+    pub waiting: Option<(String, String)>,
+}
+
+impl Skipped {
+    /// The note for people; `watching`: the pod is followed once it starts.
+    pub fn note(&self, watching: bool) -> String {
+        match &self.waiting {
+            None => format!("{}: has no {CONTAINER_DIND} container", self.pod),
+            Some((container, why)) => format!(
+                "{}: {container} has not started yet ({why}); {}",
+                self.pod,
+                if watching {
+                    "following it once it starts"
+                } else {
+                    "no log to show"
+                }
+            ),
+        }
+    }
 }
 
 /// A Go duration as `kubectl logs --since` takes it: `30s`, `10m`, `1h30m`.
@@ -178,9 +229,9 @@ fn started(pod: &Json, container: Option<&str>) -> Result<(), String> {
     Err(why.to_string())
 }
 
-/// What to read for `source` in `instances`, and a note for each pod that
-/// has no log yet.
-pub fn streams(w: &Workload, source: Source, instances: &[String]) -> (Vec<Stream>, Vec<String>) {
+/// What to read for `source` in `instances`, and the pods that have no log
+/// (yet).
+pub fn streams(w: &Workload, source: Source, instances: &[String]) -> (Vec<Stream>, Vec<Skipped>) {
     let kind = source.kind();
     let mut pods: Vec<&Json> = w
         .classify()
@@ -212,7 +263,10 @@ pub fn streams(w: &Workload, source: Source, instances: &[String]) -> (Vec<Strea
                     .chain(&containers)
                     .any(|c| c == CONTAINER_DIND);
                 if !has {
-                    notes.push(format!("{name}: has no {CONTAINER_DIND} container"));
+                    notes.push(Skipped {
+                        pod: name,
+                        waiting: None,
+                    });
                     continue;
                 }
                 Some(CONTAINER_DIND)
@@ -229,10 +283,10 @@ pub fn streams(w: &Workload, source: Source, instances: &[String]) -> (Vec<Strea
                 pod: name,
                 container: container.map(String::from),
             }),
-            Err(why) => notes.push(format!(
-                "{name}: {} has not started yet ({why}); no log to show",
-                container.unwrap_or("the pod")
-            )),
+            Err(why) => notes.push(Skipped {
+                pod: name,
+                waiting: Some((container.unwrap_or("the pod").to_string(), why)),
+            }),
         }
     }
     (out, notes)
@@ -296,9 +350,24 @@ pub fn explain_none(
 /// Print (or follow) the logs `req` asks for: each line to `out` (with
 /// `[pod] ` in front when several pods are read), notes for people (pods
 /// without a log yet) to `note`. Reads the namespace's pods in one call,
-/// then runs one `kubectl logs` per pod, at the same time; with `follow`
-/// until every one ends or Ctrl-C.
+/// then runs one `kubectl logs` per pod, at the same time. With `follow`,
+/// a listener or the controller is followed until its pod ends; runner, job
+/// and dind pods are watched (see [`watch`]) until Ctrl-C or a closed stdout
+/// (which end the process).
 pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> Result<()> {
+    logs_until(s, req, out, note, &|| false)
+}
+
+/// [`logs`], where watching for new pods also stops once `done()` is true
+/// (asked after each look for new pods and each followed pod's end); the
+/// pods still followed are then waited for.
+pub fn logs_until(
+    s: &Session,
+    req: &LogsRequest,
+    out: Sink,
+    note: &dyn Fn(&str),
+    done: &dyn Fn() -> bool,
+) -> Result<()> {
     let config: Config = s.store.load()?;
     let instances = instances(&config, req)?;
     s.check_tools(&[KUBECTL])?;
@@ -322,11 +391,13 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
         }
     };
     let w = Workload::from_items(pods);
-    let (streams, notes) = streams(&w, req.source, &instances);
-    for n in &notes {
-        note(n);
+    let (streams, skipped) = streams(&w, req.source, &instances);
+    let watching = req.follow && req.source.ephemeral();
+    for k in &skipped {
+        note(&k.note(watching));
     }
-    if streams.is_empty() {
+    // Pods about to start are enough for watching; nothing at all needs a why.
+    if streams.is_empty() && (!watching || skipped.is_empty()) {
         // Only now is it worth asking helm what is deployed.
         s.check_tools(&[HELM])?;
         let observed = Observed {
@@ -339,28 +410,31 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
             .map(|r| r.name.clone())
             .collect();
         let name = req.name.as_deref();
-        bail!(
-            "{}",
-            explain_none(
-                req.source,
-                name,
-                name.and_then(|n| config.installations.get(n)),
-                &instances,
-                &deployed,
-                observed.controller().is_some(),
-            )
+        let why = explain_none(
+            req.source,
+            name,
+            name.and_then(|n| config.installations.get(n)),
+            &instances,
+            &deployed,
+            observed.controller().is_some(),
         );
+        // A deployed scale set without a pod yet is what watching is for.
+        if !watching || instances.iter().any(|i| !deployed.contains(i)) {
+            bail!("{why}");
+        }
+        note(&format!("{why}; waiting for one (Ctrl-C to stop)"));
+    }
+    if watching {
+        let ctx = Watch {
+            runner: s.runner,
+            kube: &kube,
+            req,
+            instances: &instances,
+            out,
+        };
+        return ctx.watch(streams, skipped, note, done);
     }
     let prefixed = streams.len() > 1;
-    let line_sink = |pod: &str| -> Sink {
-        let out = Arc::clone(&out);
-        if prefixed {
-            let prefix = format!("[{pod}] ");
-            Arc::new(move |line: &str| out(&format!("{prefix}{line}")))
-        } else {
-            out
-        }
-    };
     let opts = |stream: &Stream| LogOptions {
         container: stream.container.clone(),
         since: req.since.clone(),
@@ -372,7 +446,9 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
         // One kubectl per pod, all followed at once, each line as it comes.
         parallel(&streams, streams.len(), |st| {
             let inv = kube.logs("follow a pod's log", &st.pod, &opts(st));
-            s.runner.stream(&inv, line_sink(&st.pod)).map(|_| ())
+            s.runner
+                .stream(&inv, line_sink(&out, &st.pod, prefixed))
+                .map(|_| ())
         })
     } else {
         let texts = parallel(&streams, 8, |st| {
@@ -395,7 +471,7 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
             .iter()
             .zip(texts)
             .map(|(st, text)| {
-                let sink = line_sink(&st.pod);
+                let sink = line_sink(&out, &st.pod, prefixed);
                 for line in s.runner.redact(&text?).lines() {
                     sink(line);
                 }
@@ -410,12 +486,160 @@ pub fn logs(s: &Session, req: &LogsRequest, out: Sink, note: &dyn Fn(&str)) -> R
     }
     // A pod that went away meanwhile (a runner whose job ended) is a note.
     for e in failed {
-        match e.stderr_tail.trim() {
-            "" => note(&e.to_string()),
-            why => note(why),
-        }
+        note(&why_failed(&e));
     }
     Ok(())
+}
+
+/// `out`, with `[pod] ` in front of each line when `prefixed`.
+fn line_sink(out: &Sink, pod: &str, prefixed: bool) -> Sink {
+    let out = Arc::clone(out);
+    if prefixed {
+        let prefix = format!("[{pod}] ");
+        Arc::new(move |line: &str| out(&format!("{prefix}{line}")))
+    } else {
+        out
+    }
+}
+
+/// kubectl's own words when it gave some.
+fn why_failed(e: &ToolError) -> String {
+    match e.stderr_tail.trim() {
+        "" => e.to_string(),
+        why => why.to_string(),
+    }
+}
+
+/// What watching for new pods needs.
+struct Watch<'a> {
+    runner: &'a dyn crate::exec::ToolRunner,
+    kube: &'a Kube<'a>,
+    req: &'a LogsRequest,
+    instances: &'a [String],
+    out: Sink,
+}
+
+impl Watch<'_> {
+    /// Follow `first` (read as the request says), then look for new pods
+    /// every poll interval: one `kubectl get pods` each time, and one
+    /// `kubectl logs --follow` per new pod, from its first line. A pod is
+    /// followed once (a finished one stays listed for a while); every line is
+    /// prefixed, as more pods may come. A failed look is noted once and
+    /// retried; an interrupt ends it.
+    fn watch(
+        &self,
+        first: Vec<Stream>,
+        skipped: Vec<Skipped>,
+        note: &dyn Fn(&str),
+        done: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        let interval = self.req.poll.unwrap_or(POLL_INTERVAL);
+        // Followed pods (running or ended) and the notes given, forgotten
+        // once a pod is no longer listed: memory stays bounded however long
+        // it runs.
+        let mut followed: BTreeSet<String> = first.iter().map(|st| st.pod.clone()).collect();
+        let mut running = followed.clone();
+        let mut noted: BTreeSet<String> = skipped.iter().map(|k| k.note(true)).collect();
+        let mut look_failed = false;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<(String, Result<(), ToolError>)>();
+            let follow = |st: Stream, from_start: bool| {
+                let opts = LogOptions {
+                    container: st.container.clone(),
+                    since: (!from_start).then(|| self.req.since.clone()).flatten(),
+                    tail: (!from_start).then_some(self.req.tail).flatten(),
+                    previous: false,
+                    follow: true,
+                };
+                let inv = self.kube.logs("follow a pod's log", &st.pod, &opts);
+                let sink = line_sink(&self.out, &st.pod, true);
+                let (tx, runner) = (tx.clone(), self.runner);
+                scope.spawn(move || {
+                    let r = runner.stream(&inv, sink).map(|_| ());
+                    let _ = tx.send((st.pod, r));
+                });
+            };
+            let ended = |pod: &str, r: Result<(), ToolError>| match r {
+                Ok(()) => note(&format!("{pod} ended")),
+                Err(e) => note(&format!("{pod}: {}", why_failed(&e))),
+            };
+            for st in first {
+                follow(st, false);
+            }
+            let mut next = Instant::now() + interval;
+            let result = loop {
+                if done() {
+                    break Ok(());
+                }
+                let now = Instant::now();
+                if now < next {
+                    if let Ok((pod, r)) = rx.recv_timeout(next - now) {
+                        running.remove(&pod);
+                        ended(&pod, r);
+                    }
+                    continue;
+                }
+                let pods = match self.kube.get_all("look for new pods", "pods") {
+                    Ok(pods) => pods,
+                    Err(e) => {
+                        let stop = crate::exec::interrupted()
+                            || e.downcast_ref::<ToolError>()
+                                .is_some_and(|t| t.kind == crate::exec::ToolErrorKind::Interrupted);
+                        if stop {
+                            break Err(e);
+                        }
+                        if !look_failed {
+                            let why = match e.downcast_ref::<ToolError>() {
+                                Some(t) => why_failed(t),
+                                None => format!("{e:#}"),
+                            };
+                            note(&format!(
+                                "cannot look for new pods ({why}); trying again every {}",
+                                crate::exec::human_duration(interval)
+                            ));
+                        }
+                        look_failed = true;
+                        next = Instant::now() + interval;
+                        continue;
+                    }
+                };
+                next = Instant::now() + interval;
+                if look_failed {
+                    note("looking for new pods works again");
+                    look_failed = false;
+                }
+                let listed: BTreeSet<String> = pods
+                    .iter()
+                    .filter_map(|p| p.pointer("/metadata/name").and_then(Json::as_str))
+                    .map(String::from)
+                    .collect();
+                followed.retain(|p| listed.contains(p) || running.contains(p));
+                noted.retain(|n| n.split(':').next().is_some_and(|p| listed.contains(p)));
+                let (streams, skipped) =
+                    streams(&Workload::from_items(pods), self.req.source, self.instances);
+                for k in skipped {
+                    let text = k.note(true);
+                    if noted.insert(text.clone()) {
+                        note(&text);
+                    }
+                }
+                for st in streams {
+                    if followed.insert(st.pod.clone()) {
+                        note(&format!("following {}", st.pod));
+                        running.insert(st.pod.clone());
+                        follow(st, true);
+                    }
+                }
+            };
+            drop(tx);
+            // Stopped by `done` (or an interrupt): the pods still followed
+            // end on their own (or with the interrupt).
+            for (pod, r) in rx {
+                ended(&pod, r);
+            }
+            result
+        })
+    }
 }
 
 #[cfg(test)]
@@ -571,8 +795,12 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].pod, "ci-1-k2-runner-a");
         assert_eq!(
-            notes,
+            notes.iter().map(|n| n.note(false)).collect::<Vec<_>>(),
             ["ci-2-k2-runner-b: runner has not started yet (ContainerCreating); no log to show"]
+        );
+        assert_eq!(
+            notes[0].note(true),
+            "ci-2-k2-runner-b: runner has not started yet (ContainerCreating); following it once it starts"
         );
         let (s, _) = streams(&w, Source::Job, &all);
         assert_eq!(

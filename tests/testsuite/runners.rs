@@ -365,6 +365,34 @@ fn run_logs(env: &Env, req: LogsRequest) -> (anyhow::Result<()>, Vec<String>, Ve
     (r, out, notes.into_inner().unwrap())
 }
 
+/// [`run_logs`] with `-f` watching for new pods every 2 ms, until `done`
+/// (given the number of `kubectl get pods` so far) says so.
+fn follow_logs(
+    env: &Env,
+    mut req: LogsRequest,
+    done: &dyn Fn(usize) -> bool,
+) -> (anyhow::Result<()>, Vec<String>, Vec<String>) {
+    req.follow = true;
+    req.poll = Some(Duration::from_millis(2));
+    let out: Arc<Mutex<Vec<String>>> = Arc::default();
+    let notes: Mutex<Vec<String>> = Mutex::default();
+    let sink: Sink = {
+        let out = Arc::clone(&out);
+        Arc::new(move |l: &str| out.lock().unwrap().push(l.to_string()))
+    };
+    let r = env.with(|s| {
+        ops::logs::logs_until(
+            s,
+            &req,
+            sink,
+            &|n| notes.lock().unwrap().push(n.into()),
+            &|| done(env.fake.count(" get pods ")),
+        )
+    });
+    let out = out.lock().unwrap().clone();
+    (r, out, notes.into_inner().unwrap())
+}
+
 fn logs_req(name: &str, source: Source) -> LogsRequest {
     LogsRequest {
         name: Some(name.into()),
@@ -465,8 +493,14 @@ fn following_streams_every_pod_and_redacts() {
     });
     let mut req = logs_req("dind-runner", Source::Dind);
     req.follow = true;
-    let (r, mut out, _) = run_logs(&env, req);
+    // Done at once: follows the pods there are, looks for no new one.
+    let (r, mut out, notes) = follow_logs(&env, req, &|_| true);
     r.unwrap();
+    assert_eq!(env.fake.count("get pods"), 1, "no look for new pods");
+    assert!(
+        notes.contains(&"dind-runner-k-runner-a ended".to_string()),
+        "{notes:?}"
+    );
     out.sort();
     assert_eq!(
         out,
@@ -476,6 +510,173 @@ fn following_streams_every_pod_and_redacts() {
         ]
     );
     assert_eq!(env.fake.count("--container dind --follow"), 2);
+}
+
+#[test]
+fn following_runner_pods_picks_up_new_ones_once_and_says_when_each_ends() {
+    let env = deployed();
+    let (a, b, c) = (
+        "docker-runner-k-runner-a",
+        "docker-runner-k-runner-b",
+        "docker-runner-k-runner-c",
+    );
+    env.fake.world(|w| {
+        let cl = w.cluster_mut("deskrun").unwrap();
+        cl.put(arc::runner_pod(
+            a,
+            "docker-runner",
+            false,
+            arc::running(&["runner"]),
+        ));
+        cl.set_log(a, "runner", false, "a1\na2\n");
+        cl.put(arc::runner_pod(
+            b,
+            "docker-runner",
+            false,
+            arc::waiting("runner", arc::RUNNER_IMAGE, "ContainerCreating", ""),
+        ));
+        cl.set_log(b, "runner", false, "b1\n");
+        cl.set_log(c, "runner", false, "c1\n");
+    });
+    let mut req = logs_req("docker-runner", Source::Runner);
+    req.tail = Some(5);
+    // Between the 1st and 2nd look, b starts and c appears; after the 3rd,
+    // a is gone. Done after the 4th look.
+    let (r, mut out, notes) = follow_logs(&env, req, &|looks| {
+        env.fake.world(|w| {
+            let cl = w.cluster_mut("deskrun").unwrap();
+            match looks {
+                2 => {
+                    cl.put(arc::runner_pod(
+                        b,
+                        "docker-runner",
+                        false,
+                        arc::running(&["runner"]),
+                    ));
+                    cl.put(arc::runner_pod(
+                        c,
+                        "docker-runner",
+                        false,
+                        arc::running(&["runner"]),
+                    ));
+                }
+                3 => {
+                    cl.remove(&ObjKey::new("Pod", "arc-systems", a));
+                }
+                _ => {}
+            }
+        });
+        looks >= 5
+    });
+    r.unwrap();
+    out.sort();
+    assert_eq!(
+        out,
+        [
+            format!("[{a}] a1"),
+            format!("[{a}] a2"),
+            format!("[{b}] b1"),
+            format!("[{c}] c1"),
+        ],
+        "each pod's log once, prefixed although a alone was there at first"
+    );
+    // The first read, then one look per interval; one follow per pod, the
+    // new ones from their first line.
+    let mut calls = reads(&env);
+    calls.sort();
+    let ctx = "kubectl --context kind-deskrun";
+    let mut expected = vec![format!("{ctx} get pods --namespace arc-systems --output json"); 5];
+    expected.extend([
+        format!("{ctx} logs {a} --namespace arc-systems --container runner --tail=5 --follow"),
+        format!("{ctx} logs {b} --namespace arc-systems --container runner --follow"),
+        format!("{ctx} logs {c} --namespace arc-systems --container runner --follow"),
+    ]);
+    expected.sort();
+    assert_eq!(calls, expected);
+    let pending =
+        format!("{b}: runner has not started yet (ContainerCreating); following it once it starts");
+    assert_eq!(
+        notes.iter().filter(|n| **n == pending).count(),
+        1,
+        "{notes:#?}"
+    );
+    for n in [
+        format!("following {b}"),
+        format!("following {c}"),
+        format!("{a} ended"),
+        format!("{b} ended"),
+        format!("{c} ended"),
+    ] {
+        assert!(notes.contains(&n), "{n:?} not in {notes:#?}");
+    }
+    assert!(!notes.contains(&format!("following {a}")), "{notes:#?}");
+}
+
+#[test]
+fn following_waits_for_the_first_runner_and_retries_a_failed_look() {
+    let env = deployed();
+    let pod = "dind-runner-k-runner-z";
+    env.fake.world(|w| {
+        w.cluster_mut("deskrun")
+            .unwrap()
+            .set_log(pod, "runner", false, "z1\n")
+    });
+    // The 2nd and 3rd: a fault that fires consumes the call.
+    for _ in 0..2 {
+        env.fake.inject(
+            deskrun::testing::Fault::on("kubectl", " get pods ")
+                .nth(2)
+                .fail(
+                    1,
+                    "Unable to connect to the server: net/http: TLS handshake timeout",
+                ),
+        );
+    }
+    // Scaled to zero: nothing to follow until a job starts a runner (after
+    // the 3rd look, the first two failed).
+    let (r, out, notes) = follow_logs(&env, logs_req("dind-runner", Source::Runner), &|looks| {
+        if looks == 3 {
+            env.fake.world(|w| {
+                w.cluster_mut("deskrun").unwrap().put(arc::runner_pod(
+                    pod,
+                    "dind-runner",
+                    true,
+                    arc::running(&["runner"]),
+                ))
+            });
+        }
+        looks >= 5
+    });
+    r.unwrap();
+    assert_eq!(out, [format!("[{pod}] z1")]);
+    assert!(notes[0].contains("scaled to zero"), "{notes:#?}");
+    assert!(
+        notes[0].ends_with("; waiting for one (Ctrl-C to stop)"),
+        "{notes:#?}"
+    );
+    let failed: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.starts_with("cannot look for new pods"))
+        .collect();
+    assert_eq!(failed.len(), 1, "noted once: {notes:#?}");
+    assert!(failed[0].contains("TLS handshake timeout"), "{notes:#?}");
+    assert!(
+        notes.contains(&"looking for new pods works again".to_string()),
+        "{notes:#?}"
+    );
+    assert!(notes.contains(&format!("{pod} ended")), "{notes:#?}");
+
+    // A scale set that is not deployed is still an error, not a wait.
+    let mut extra = request("later");
+    extra.mode = Mode::Dind;
+    env.add(&extra);
+    let (r, _, _) = follow_logs(&env, logs_req("later", Source::Runner), &|_| {
+        panic!("no watching for an installation that is not deployed")
+    });
+    assert_eq!(
+        format!("{:#}", r.unwrap_err()),
+        "later is not deployed: run `deskrun up later`"
+    );
 }
 
 #[test]
