@@ -202,7 +202,11 @@ impl Store {
         let text = to_yaml(config)?;
         let dir = parent_of(real);
         let prefix = temp_prefix(real);
-        remove_stale_temp_files(&dir, &prefix);
+        // Under the lock: none of this config's temp files is in use.
+        crate::exec::remove_stale_temp_files(&dir, |name, _| {
+            name.strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
+        });
         let mut tmp = crate::exec::registered_temp_file(|| {
             tempfile::Builder::new()
                 .prefix(&prefix)
@@ -266,24 +270,6 @@ fn temp_prefix(real: &Path) -> String {
         ".deskrun-config-{}.",
         real.file_name().unwrap_or_default().to_string_lossy()
     )
-}
-
-/// Temp files of this config left by a process that was killed (SIGKILL)
-/// mid-write. The caller holds the lock, so none of them is in use.
-fn remove_stale_temp_files(dir: &Path, prefix: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let is_ours = name.to_str().is_some_and(|n| {
-            n.strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains('.'))
-        });
-        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
 }
 
 /// "deskrun (pid 1234)" from the pid the holder wrote into the lock file.

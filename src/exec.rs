@@ -222,6 +222,25 @@ impl Drop for RegisteredTempFile {
     }
 }
 
+/// Remove the regular files in `dir` whose name `stale` says deskrun left
+/// behind (a SIGKILL, which no handler sees, leaves a temp file); never a
+/// link, a folder or another name. Best effort: what cannot be removed stays.
+pub fn remove_stale_temp_files(dir: &Path, stale: impl Fn(&str, &std::fs::Metadata) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        // The entry's own metadata: a link is never followed.
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.is_file() && name.to_str().is_some_and(|n| stale(n, &meta)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Paths of the [`RegisteredTempFile`]s currently alive (for tests).
 // Used by tests only: keeps a binary-only crate free of dead-code warnings.
 #[cfg_attr(not(test), allow(dead_code))]
