@@ -538,6 +538,7 @@ fn with_session<T>(g: &Globals, steps: bool, f: impl FnOnce(&Session) -> Result<
     let session = Session {
         store: &g.store,
         runner: &runner,
+        host: &crate::host::RealHost,
         progress: &progress,
         timeouts: Timeouts::from_env()?,
         cache_dir: cache_dir(),
@@ -835,9 +836,7 @@ fn doctor(g: &Globals, names: Vec<String>, offline: bool, format: StatusFormat) 
     let opts = ops::doctor::DoctorOptions { names, offline };
     let api = crate::github::Http::default();
     // Doctor reads, it does not act: no step lines.
-    let report = with_session(g, false, |s| {
-        ops::doctor::doctor(s, &crate::host::RealHost, &api, &opts)
-    })?;
+    let report = with_session(g, false, |s| ops::doctor::doctor(s, &api, &opts))?;
     match format {
         StatusFormat::Table => {
             g.out.data(&ops::doctor::table(&report));

@@ -1,7 +1,11 @@
-//! What `deskrun doctor` reads from this machine besides the tools: kernel
-//! settings under `/proc/sys` and file systems (free space, tmpfs). Behind a
-//! small trait so the doctor's logic is tested with any host it likes.
+//! What deskrun reads from this machine besides the tools: kernel settings
+//! under `/proc/sys` and file systems (free space, tmpfs) for `doctor`, and
+//! the processes running (a helm still at work on a release) for `up`.
+//! Behind a small trait, reached through `Session::host`, so the logic is
+//! tested with any host it likes (`deskrun::testing::FakeHost`) and an
+//! in-process test never depends on what runs on the machine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A file system, as far as the doctor cares.
@@ -12,6 +16,21 @@ pub struct FsInfo {
     pub tmpfs: bool,
 }
 
+/// A process on this machine, as far as deskrun cares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostProcess {
+    pub pid: u32,
+    /// Its command line (lossily UTF-8).
+    pub argv: Vec<String>,
+    /// The variables of its environment that choose a kubeconfig
+    /// ([`KUBECONFIG_VARS`]); `None` when this user may not read it.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// What decides which kubeconfig a process uses: `KUBECONFIG`, else
+/// `$HOME/.kube/config`.
+pub const KUBECONFIG_VARS: [&str; 2] = ["KUBECONFIG", "HOME"];
+
 pub trait Host: Send + Sync {
     /// A `/proc/sys` value by its sysctl name (`fs.inotify.max_user_watches`);
     /// `None` when there is no such file (not Linux, or no such setting).
@@ -19,6 +38,10 @@ pub trait Host: Send + Sync {
 
     /// The file system holding `path` (which exists).
     fn fs(&self, path: &Path) -> Option<FsInfo>;
+
+    /// The other processes whose command line `wanted` accepts (the
+    /// environment is read only for those).
+    fn processes(&self, wanted: &dyn Fn(&[String]) -> bool) -> Vec<HostProcess>;
 }
 
 /// This machine.
@@ -40,6 +63,50 @@ impl Host for RealHost {
             free: (st.blocks_available() as u64).saturating_mul(st.block_size() as u64),
             tmpfs: st.filesystem_type() == TMPFS_MAGIC,
         })
+    }
+
+    /// Scans `/proc`; a process that ends meanwhile, or whose command line
+    /// this user may not read, is skipped.
+    fn processes(&self, wanted: &dyn Fn(&[String]) -> bool) -> Vec<HostProcess> {
+        let me = std::process::id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        let words = |raw: &[u8]| -> Vec<String> {
+            raw.split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let argv = words(&raw);
+            if argv.is_empty() || !wanted(&argv) {
+                continue;
+            }
+            let env = std::fs::read(entry.path().join("environ")).ok().map(|raw| {
+                words(&raw)
+                    .into_iter()
+                    .filter_map(|kv| {
+                        let (k, v) = kv.split_once('=')?;
+                        KUBECONFIG_VARS
+                            .contains(&k)
+                            .then(|| (k.to_string(), v.to_string()))
+                    })
+                    .collect()
+            });
+            found.push(HostProcess { pid, argv, env });
+        }
+        found
     }
 }
 
@@ -80,6 +147,36 @@ mod tests {
         let fs = h.fs(dir.path()).unwrap();
         assert!(fs.free > 0);
         assert!(h.fs(Path::new("/no/such/dir")).is_none());
+    }
+
+    #[test]
+    fn the_real_host_lists_other_processes_with_their_kubeconfig_variables() {
+        let marker = format!("deskrun-host-test-{}", std::process::id());
+        let mut child = std::process::Command::new("sleep")
+            .args(["30", &marker])
+            .env("KUBECONFIG", "/tmp/kc")
+            .env("GITHUB_TOKEN", "never-read")
+            .spawn()
+            .unwrap();
+        let found = RealHost.processes(&|argv| argv.contains(&marker));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        let p = &found[0];
+        assert_eq!(p.pid, child.id());
+        assert_eq!(p.argv, ["sleep", "30", marker.as_str()]);
+        let env = p
+            .env
+            .as_ref()
+            .expect("our own child's environment is readable");
+        assert_eq!(env.get("KUBECONFIG").map(String::as_str), Some("/tmp/kc"));
+        assert!(
+            !env.contains_key("GITHUB_TOKEN"),
+            "only what picks a kubeconfig"
+        );
+        // Never this process itself.
+        let me = std::process::id();
+        assert!(RealHost.processes(&|_| true).iter().all(|p| p.pid != me));
     }
 
     #[test]

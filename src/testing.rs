@@ -2020,12 +2020,69 @@ fn kubectl_delete(cluster: &mut Cluster, cmd: &Cmd, ns: &str) -> Reply {
 // A ready-made environment: a config store in a temp dir and a session on
 // the fake.
 
-/// A temp dir with a config (cache root inside it), a [`FakeCluster`], and
-/// sessions that run deskrun's operations against the fake.
+/// This machine as a test wants it: kind's inotify limits, plenty of disk,
+/// and no process but the ones listed (`up` looks for a live helm there).
+#[derive(Debug, Clone)]
+pub struct FakeHost {
+    pub sysctl: BTreeMap<String, String>,
+    pub free: u64,
+    pub tmpfs: bool,
+    /// Free space of the file systems under these directories instead.
+    pub free_under: Vec<(PathBuf, u64)>,
+    pub processes: Vec<crate::host::HostProcess>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost {
+            sysctl: [
+                ("fs.inotify.max_user_watches", "524288"),
+                ("fs.inotify.max_user_instances", "512"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            free: 100 << 30,
+            tmpfs: false,
+            free_under: vec![],
+            processes: vec![],
+        }
+    }
+}
+
+impl crate::host::Host for FakeHost {
+    fn sysctl(&self, name: &str) -> Option<String> {
+        self.sysctl.get(name).cloned()
+    }
+
+    fn fs(&self, path: &std::path::Path) -> Option<crate::host::FsInfo> {
+        let free = self
+            .free_under
+            .iter()
+            .find(|(dir, _)| path.starts_with(dir))
+            .map_or(self.free, |(_, free)| *free);
+        Some(crate::host::FsInfo {
+            free,
+            tmpfs: self.tmpfs,
+        })
+    }
+
+    fn processes(&self, wanted: &dyn Fn(&[String]) -> bool) -> Vec<crate::host::HostProcess> {
+        self.processes
+            .iter()
+            .filter(|p| wanted(&p.argv))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A temp dir with a config (cache root inside it), a [`FakeCluster`], a
+/// [`FakeHost`], and sessions that run deskrun's operations against them.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub store: Store,
     pub fake: FakeCluster,
+    pub host: FakeHost,
     pub cache_root: PathBuf,
     /// `cluster.mirror_root`, in the sandbox.
     pub mirror_root: PathBuf,
@@ -2082,6 +2139,7 @@ impl Env {
         Env {
             store: Store::new(config),
             fake: FakeCluster::new(),
+            host: FakeHost::default(),
             cache_root,
             mirror_root,
             dir,
@@ -2106,12 +2164,22 @@ impl Env {
     /// Run `f` with a session on the fake, redacting the config's secrets
     /// as the CLI does; no progress output.
     pub fn with<T>(&self, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
+        self.with_host(&self.host, f)
+    }
+
+    /// [`Env::with`] on another host.
+    pub fn with_host<T>(
+        &self,
+        host: &dyn crate::host::Host,
+        f: impl FnOnce(&Session) -> Result<T>,
+    ) -> Result<T> {
         let secrets = self.store.load().map(|c| c.secrets()).unwrap_or_default();
         let runner = Redact::new(&self.fake, secrets);
         let progress = Progress::new(&crate::output::Printer::silent(), true);
         let session = Session {
             store: &self.store,
             runner: &runner,
+            host,
             progress: &progress,
             timeouts: Timeouts::default(),
             cache_dir: None,

@@ -65,17 +65,12 @@ impl DoctorReport {
     }
 }
 
-pub fn doctor(
-    s: &Session,
-    host: &dyn Host,
-    api: &dyn GithubApi,
-    opts: &DoctorOptions,
-) -> Result<DoctorReport> {
+pub fn doctor(s: &Session, api: &dyn GithubApi, opts: &DoctorOptions) -> Result<DoctorReport> {
     let config = s.store.load()?;
     check_names(&config, &opts.names)?;
     // The provider decides what there is to check, as it decides what `up` does.
     let mut checks = match config.cluster.provider {
-        Provider::Kind => kind_checks(s, host, &config),
+        Provider::Kind => kind_checks(s, s.host, &config),
         Provider::Existing => existing_checks(s, &config),
     };
     checks.extend(github_checks(api, &config, opts));

@@ -4,6 +4,7 @@
 
 use crate::config::Store;
 use crate::exec::ToolRunner;
+use crate::host::Host;
 use crate::progress::Progress;
 use crate::tools::{self, Timeouts};
 use anyhow::Result;
@@ -15,6 +16,9 @@ pub struct Session<'a> {
     pub store: &'a Store,
     /// Every tool call goes here: the real runner, or a fake in tests.
     pub runner: &'a dyn ToolRunner,
+    /// What is read from this machine itself (`/proc`, file systems): the
+    /// real host, or a fake in tests.
+    pub host: &'a dyn Host,
     pub progress: &'a Progress,
     pub timeouts: Timeouts,
     /// Where tool versions are cached (`None`: check every time).

@@ -8,6 +8,7 @@
 use crate::checks::{Check, Status};
 use crate::controllers::{self, ExternalController};
 use crate::github::GithubApi;
+use crate::host::Host;
 use crate::input_bail;
 use crate::mirrors::{MirrorAction, foreign_notice};
 use crate::model::{CONTROLLER_RELEASE, ClusterSettings, Config, Provider};
@@ -486,7 +487,7 @@ fn apply(
                 c.version
             ),
             || {
-                repair(kube, CONTROLLER_RELEASE, c.repair.as_ref())?;
+                repair(s.host, kube, CONTROLLER_RELEASE, c.repair.as_ref())?;
                 kube.upgrade_install(
                     "install the ARC controller",
                     CONTROLLER_RELEASE,
@@ -531,7 +532,7 @@ fn apply(
         run_step(
             s,
             &format!("{} scale set {}", verb(&p.action), r.instance),
-            || deploy_instance(kube, config, r, p),
+            || deploy_instance(s.host, kube, config, r, p),
         )
     });
     failures.extend(results.into_iter().filter_map(Result::err));
@@ -601,51 +602,40 @@ fn kubeconfig_in(var: impl Fn(&str) -> Option<String>) -> Option<String> {
 /// A helm process on this machine that is still changing `release` in
 /// `context` of our kubeconfig: after a SIGKILL, deskrun's `helm upgrade`
 /// (its own process group) runs on, and the release it left `pending-*` is
-/// still its own.
-fn live_helm_on(release: &str, context: &str) -> Option<u32> {
-    use std::os::unix::ffi::OsStrExt;
-    let me = std::process::id();
-    let ours = kubeconfig_in(|k| std::env::var(k).ok());
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+/// still its own. The processes come from the host (`/proc` for real).
+fn live_helm_on(host: &dyn Host, release: &str, context: &str) -> Option<u32> {
+    let changing = |argv: &[String]| {
         // `helm ...`, or an interpreter running a script called helm.
-        let Some(i) = argv.iter().take(2).position(|a| {
-            std::path::Path::new(std::ffi::OsStr::from_bytes(a)).file_name()
-                == Some("helm".as_ref())
-        }) else {
-            continue;
-        };
-        let has = |s: &str| argv[i + 1..].contains(&s.as_bytes());
-        let changes = ["upgrade", "install", "rollback", "uninstall"]
+        let Some(i) = argv
             .iter()
-            .any(|c| has(c));
-        if pid != me && changes && has(release) && has(context) {
-            // Another kubeconfig: another cluster of the same name. An
-            // environment we may not read counts as ours.
-            let theirs = std::fs::read(entry.path().join("environ")).ok().map(|env| {
-                kubeconfig_in(|k| {
-                    env.split(|b| *b == 0)
-                        .find_map(|kv| kv.strip_prefix(format!("{k}=").as_bytes()))
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-            });
-            if theirs.is_none_or(|t| t == ours) {
-                return Some(pid);
-            }
-        }
-    }
-    None
+            .take(2)
+            .position(|a| std::path::Path::new(a).file_name() == Some("helm".as_ref()))
+        else {
+            return false;
+        };
+        let has = |s: &str| argv[i + 1..].iter().any(|a| a == s);
+        ["upgrade", "install", "rollback", "uninstall"]
+            .iter()
+            .any(|c| has(c))
+            && has(release)
+            && has(context)
+    };
+    let ours = kubeconfig_in(|k| std::env::var(k).ok());
+    host.processes(&changing)
+        .into_iter()
+        // Another kubeconfig: another cluster of the same name. An
+        // environment we may not read counts as ours.
+        .find(|p| {
+            p.env
+                .as_ref()
+                .is_none_or(|env| kubeconfig_in(|k| env.get(k).cloned()) == ours)
+        })
+        .map(|p| p.pid)
 }
 
-fn repair(kube: &Kube, release: &str, repair: Option<&Repair>) -> Result<()> {
+fn repair(host: &dyn Host, kube: &Kube, release: &str, repair: Option<&Repair>) -> Result<()> {
     if repair.is_some()
-        && let Some(pid) = live_helm_on(release, &kube.cluster.context())
+        && let Some(pid) = live_helm_on(host, release, &kube.cluster.context())
     {
         anyhow::bail!(
             "release {release} was left half-done, and a helm process (pid {pid}) is still working \
@@ -668,6 +658,7 @@ fn repair(kube: &Kube, release: &str, repair: Option<&Repair>) -> Result<()> {
 }
 
 fn deploy_instance(
+    host: &dyn Host,
     kube: &Kube,
     config: &Config,
     r: &InstanceRender,
@@ -678,7 +669,7 @@ fn deploy_instance(
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create cache directory {dir} on the host"))?;
     }
-    repair(kube, &r.instance, p.repair.as_ref())?;
+    repair(host, kube, &r.instance, p.repair.as_ref())?;
     // The claims first: a runner pod whose claim does not exist stays Pending.
     let claims: Vec<&serde_yaml::Value> = r
         .claims

@@ -4,57 +4,12 @@
 
 use deskrun::checks::{Check, Status};
 use deskrun::github::fake::{Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, test_key};
-use deskrun::host::{FsInfo, Host};
 use deskrun::model::{Auth, ControllerMode, Mode, Provider};
 use deskrun::ops::doctor::{DoctorOptions, DoctorReport, doctor, table};
 use deskrun::ops::up::UpOptions;
-use deskrun::testing::{Env, Fault, TOKEN, request};
+use deskrun::testing::{Env, FakeHost, Fault, TOKEN, request};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// A host with kind's inotify limits and plenty of disk, unless told otherwise.
-struct FakeHost {
-    sysctl: BTreeMap<String, String>,
-    free: u64,
-    tmpfs: bool,
-    /// Free space of the file systems under these directories instead.
-    free_under: Vec<(PathBuf, u64)>,
-}
-
-impl Default for FakeHost {
-    fn default() -> Self {
-        FakeHost {
-            sysctl: [
-                ("fs.inotify.max_user_watches", "524288"),
-                ("fs.inotify.max_user_instances", "512"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-            free: 100 << 30,
-            tmpfs: false,
-            free_under: vec![],
-        }
-    }
-}
-
-impl Host for FakeHost {
-    fn sysctl(&self, name: &str) -> Option<String> {
-        self.sysctl.get(name).cloned()
-    }
-    fn fs(&self, path: &Path) -> Option<FsInfo> {
-        let free = self
-            .free_under
-            .iter()
-            .find(|(dir, _)| path.starts_with(dir))
-            .map_or(self.free, |(_, free)| *free);
-        Some(FsInfo {
-            free,
-            tmpfs: self.tmpfs,
-        })
-    }
-}
 
 fn github() -> FakeGithub {
     FakeGithub::new()
@@ -70,7 +25,7 @@ fn github() -> FakeGithub {
 }
 
 fn run(env: &Env, host: &FakeHost, gh: &FakeGithub, opts: &DoctorOptions) -> DoctorReport {
-    env.with(|s| doctor(s, host, gh, opts))
+    env.with_host(host, |s| doctor(s, gh, opts))
         .expect("doctor runs")
 }
 
@@ -219,7 +174,6 @@ fn names_limit_the_github_checks_and_unknown_names_are_input_errors() {
         .with(|s| {
             doctor(
                 s,
-                &FakeHost::default(),
                 &gh,
                 &DoctorOptions {
                     names: vec!["nope".into()],

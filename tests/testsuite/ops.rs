@@ -2,6 +2,7 @@
 //! deskrun makes, in what state it leaves the cluster, and what it says when
 //! a tool fails.
 
+use deskrun::host::HostProcess;
 use deskrun::model::Mode;
 use deskrun::ops;
 use deskrun::ops::down::DownOptions;
@@ -418,6 +419,61 @@ fn an_interrupted_upgrade_is_rolled_back_then_upgraded() {
     assert!(m[0].starts_with("helm rollback a "), "{m:?}");
     assert!(m[1].starts_with("helm upgrade --install a "), "{m:?}");
     assert!(!up(&env).applied);
+}
+
+/// The host's processes come from `Env::host`, never from this machine's
+/// `/proc`: both answers are tested, and a stray helm cannot change them.
+#[test]
+fn a_pending_release_a_live_helm_owns_is_left_to_it_until_it_is_gone() {
+    let mut env = Env::new();
+    env.add(&request("a"));
+    up(&env);
+    let mut a = request("a");
+    a.max_runners = Some(7);
+    a.replace = true;
+    env.add(&a);
+    env.fake
+        .inject(Fault::on("helm", "upgrade --install a ").leave_release("pending-upgrade"));
+    up_err(&env);
+    // That helm, still running after its deskrun was killed, as `ps` shows it.
+    let upgrade = env
+        .fake
+        .calls()
+        .into_iter()
+        .rfind(|c| c.line().starts_with("helm upgrade --install a "))
+        .expect("the upgrade ran");
+    let helm = |pid: u32, env: Option<&[(&str, &str)]>| HostProcess {
+        pid,
+        argv: std::iter::once("/usr/local/bin/helm".to_string())
+            .chain(upgrade.args.iter().cloned())
+            .collect(),
+        env: env.map(|vars| {
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        }),
+    };
+    let mut other_release = helm(4001, None);
+    for w in other_release.argv.iter_mut().filter(|w| *w == "a") {
+        *w = "b".into();
+    }
+    let other_cluster = helm(4002, Some(&[("KUBECONFIG", "/elsewhere/kubeconfig")]));
+    env.host.processes = vec![other_release, other_cluster, helm(4242, None)];
+    env.fake.clear_calls();
+    let e = up_err(&env);
+    assert!(e.contains("(pid 4242) is still working on it"), "{e}");
+    assert!(e.contains("`kill 4242`"), "{e}");
+    assert!(env.fake.mutating().is_empty(), "{:?}", env.fake.mutating());
+
+    // A helm on another release or another kubeconfig's cluster is not ours
+    // to wait for: the release is repaired.
+    env.host.processes.retain(|p| p.pid != 4242);
+    assert_eq!(env.host.processes.len(), 2);
+    env.fake.clear_calls();
+    up(&env);
+    let m = env.fake.mutating();
+    assert!(m[0].starts_with("helm rollback a "), "{m:?}");
+    assert!(m[1].starts_with("helm upgrade --install a "), "{m:?}");
 }
 
 #[test]
