@@ -152,19 +152,33 @@ mod tests {
     #[test]
     fn the_real_host_lists_other_processes_with_their_kubeconfig_variables() {
         let marker = format!("deskrun-host-test-{}", std::process::id());
-        let mut child = std::process::Command::new("sleep")
-            .args(["30", &marker])
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30; :", &marker])
+            .process_group(0)
             .env("KUBECONFIG", "/tmp/kc")
             .env("GITHUB_TOKEN", "never-read")
             .spawn()
             .unwrap();
-        let found = RealHost.processes(&|argv| argv.contains(&marker));
-        child.kill().unwrap();
+        // Between fork and exec the child still shows this test's argv.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let found = loop {
+            let found = RealHost.processes(&|argv| argv.contains(&marker));
+            if found.iter().any(|p| p.pid == child.id()) || std::time::Instant::now() > until {
+                break found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        // The shell and its sleep.
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).unwrap();
         child.wait().unwrap();
-        assert_eq!(found.len(), 1, "{found:?}");
-        let p = &found[0];
-        assert_eq!(p.pid, child.id());
-        assert_eq!(p.argv, ["sleep", "30", marker.as_str()]);
+        // (The shell's own fork for `sleep` may show its argv too, briefly.)
+        let p = found
+            .iter()
+            .find(|p| p.pid == child.id())
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(p.argv, ["sh", "-c", "sleep 30; :", marker.as_str()]);
         let env = p
             .env
             .as_ref()
