@@ -497,35 +497,27 @@ pub trait ToolRunner: Send + Sync {
     }
 }
 
-impl<T: ToolRunner + ?Sized> ToolRunner for &T {
-    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
-        (**self).run(inv)
-    }
-    fn redact(&self, text: &str) -> String {
-        (**self).redact(text)
-    }
-    fn locate(&self, program: &str) -> Option<PathBuf> {
-        (**self).locate(program)
-    }
-    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
-        (**self).stream(inv, lines)
-    }
+/// A reference or an `Arc` to a runner is that runner: every method forwards.
+macro_rules! forward_tool_runner {
+    ($($pointer:ty),+) => {$(
+        impl<T: ToolRunner + ?Sized> ToolRunner for $pointer {
+            fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
+                (**self).run(inv)
+            }
+            fn redact(&self, text: &str) -> String {
+                (**self).redact(text)
+            }
+            fn locate(&self, program: &str) -> Option<PathBuf> {
+                (**self).locate(program)
+            }
+            fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
+                (**self).stream(inv, lines)
+            }
+        }
+    )+};
 }
 
-impl<T: ToolRunner + ?Sized> ToolRunner for Arc<T> {
-    fn run(&self, inv: &Invocation) -> Result<Output, ToolError> {
-        (**self).run(inv)
-    }
-    fn redact(&self, text: &str) -> String {
-        (**self).redact(text)
-    }
-    fn locate(&self, program: &str) -> Option<PathBuf> {
-        (**self).locate(program)
-    }
-    fn stream(&self, inv: &Invocation, lines: Sink) -> Result<Output, ToolError> {
-        (**self).stream(inv, lines)
-    }
-}
+forward_tool_runner!(&T, Arc<T>);
 
 /// The command line as shown to people: shell-quoted and redacted by
 /// `runner`.
