@@ -9,9 +9,12 @@ use deskrun::checks::{Check, Status};
 use deskrun::github::checks::{
     ID_CREDENTIAL, ID_INSTALLATION, ID_RUNNERS, ID_SCOPE, check_installation, unix_now,
 };
-use deskrun::github::fake::{Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, test_key};
+use deskrun::github::fake::{
+    Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, app, installation as inst, pat,
+    test_key,
+};
 use deskrun::github::{GithubApi, Http};
-use deskrun::model::{Auth, Installation, Mode};
+use deskrun::model::Auth;
 use std::time::{Duration, Instant};
 
 fn fake() -> FakeGithub {
@@ -35,31 +38,6 @@ fn fake() -> FakeGithub {
                 FakeInstallation::new(7654321, "my-org").access("orgs/my-org", Access::Admin),
             ),
         )
-}
-
-fn inst(url: &str, auth: Auth) -> Installation {
-    Installation {
-        repository: url.into(),
-        mode: Mode::Kubernetes,
-        min_runners: 1,
-        max_runners: 1,
-        instances: 1,
-        caches: vec![],
-        auth,
-        ..Default::default()
-    }
-}
-
-fn pat(t: &str) -> Auth {
-    Auth::Pat { token: t.into() }
-}
-
-fn app(app_id: &str, installation_id: &str, key: u8) -> Auth {
-    Auth::GithubApp {
-        app_id: app_id.into(),
-        installation_id: installation_id.into(),
-        private_key: test_key(key),
-    }
 }
 
 /// A client that sees no proxy settings, whatever the environment has.

@@ -515,37 +515,12 @@ fn detail(r: &Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::github::fake::{Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, test_key};
-    use crate::model::Mode;
+    use crate::github::fake::{
+        Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, app as app_auth,
+        installation as inst, pat, test_key,
+    };
 
     const NOW: u64 = 1_700_000_000;
-
-    fn inst(url: &str, auth: Auth) -> Installation {
-        Installation {
-            repository: url.into(),
-            mode: Mode::Kubernetes,
-            min_runners: 1,
-            max_runners: 1,
-            instances: 1,
-            caches: vec![],
-            auth,
-            ..Default::default()
-        }
-    }
-
-    fn pat(token: &str) -> Auth {
-        Auth::Pat {
-            token: token.into(),
-        }
-    }
-
-    fn app_auth(app_id: &str, installation_id: &str, key: u8) -> Auth {
-        Auth::GithubApp {
-            app_id: app_id.into(),
-            installation_id: installation_id.into(),
-            private_key: test_key(key),
-        }
-    }
 
     fn github() -> FakeGithub {
         FakeGithub::new()

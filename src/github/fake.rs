@@ -390,3 +390,35 @@ pub fn test_key(n: u8) -> String {
     let label = concat!("RSA PRIVATE", " KEY");
     format!("-----BEGIN {label}-----\n{body}-----END {label}-----\n")
 }
+
+/// A one-runner kubernetes installation of `url` with `auth`: what the
+/// checks read of an installation (tests of the checks, in and out of the
+/// crate).
+pub fn installation(url: &str, auth: crate::model::Auth) -> crate::model::Installation {
+    crate::model::Installation {
+        repository: url.into(),
+        mode: crate::model::Mode::Kubernetes,
+        min_runners: 1,
+        max_runners: 1,
+        instances: 1,
+        caches: vec![],
+        auth,
+        ..Default::default()
+    }
+}
+
+/// A personal access token.
+pub fn pat(token: &str) -> crate::model::Auth {
+    crate::model::Auth::Pat {
+        token: token.into(),
+    }
+}
+
+/// A GitHub App credential with [`test_key`] `key`.
+pub fn app(app_id: &str, installation_id: &str, key: u8) -> crate::model::Auth {
+    crate::model::Auth::GithubApp {
+        app_id: app_id.into(),
+        installation_id: installation_id.into(),
+        private_key: test_key(key),
+    }
+}
