@@ -11,9 +11,10 @@
 
 mod common;
 
+use common::installations::{installation, job_settings};
 use common::{app, caches, pat};
 use deskrun::config::Store;
-use deskrun::model::{Auth, Cache, ClusterSettings, Installation, JobContainer, Mode, Provider};
+use deskrun::model::{Cache, ClusterSettings, Installation, Mode, Provider};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,20 +27,6 @@ fn tool() -> Option<PathBuf> {
             "skipped: ../shared/tools/arc-conformance not found (the real-chart checks need ../shared)"
         );
         None
-    }
-}
-
-fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {
-    let (min, max) = if instances > 1 { (1, 1) } else { (0, 5) };
-    Installation {
-        repository: "https://github.com/owner/repo".into(),
-        mode,
-        min_runners: min,
-        max_runners: max,
-        instances,
-        caches,
-        auth,
-        ..Default::default()
     }
 }
 
@@ -508,42 +495,9 @@ fn installation_labels(values: &Path) -> Vec<String> {
 fn job_container_rule_and_glibc_compat_pass_the_real_chart_and_our_rule_wins() {
     let Some(tool) = tool() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let with = |mut inst: Installation, job: Option<JobContainer>, glibc: bool| {
-        inst.job_container = job;
-        inst.glibc_compat = glibc;
-        inst
-    };
-    let dir = render_dir(
-        tmp.path(),
-        vec![
-            (
-                "k8s-glibc",
-                with(
-                    installation(Mode::Kubernetes, 1, vec![], pat()),
-                    Some(JobContainer::Optional),
-                    true,
-                ),
-            ),
-            (
-                "priv-glibc",
-                with(
-                    installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
-                    None,
-                    true,
-                ),
-            ),
-            (
-                "priv-required",
-                with(
-                    installation(Mode::CachedPrivilegedKubernetes, 1, vec![], pat()),
-                    Some(JobContainer::Required),
-                    false,
-                ),
-            ),
-            ("k8s", installation(Mode::Kubernetes, 1, vec![], pat())),
-        ],
-        true,
-    );
+    let mut installations = job_settings();
+    installations.push(("k8s", installation(Mode::Kubernetes, 1, vec![], pat())));
+    let dir = render_dir(tmp.path(), installations, true);
     std::fs::remove_dir_all(dir.join("controller")).unwrap();
     let Some(out) = conformance(&tool, &dir) else {
         return;

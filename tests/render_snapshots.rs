@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::installations::{self, installation, with};
 use common::{CUSTOM_HOST, PEM, TOKEN, app, caches, pat};
 use deskrun::model::{Auth, Cache, Config, Installation, JobContainer, Mode};
 use deskrun::render::{REDACTED, REQUIRE_JOB_CONTAINER_ENV, Rendered, render, to_stream};
@@ -16,20 +17,6 @@ use deskrun::validate::validate_config;
 use serde_yaml::Value;
 
 const ROOT: &str = "/tmp/github-runner-cache";
-
-fn installation(mode: Mode, instances: u32, caches: Vec<Cache>, auth: Auth) -> Installation {
-    let (min, max) = if instances > 1 { (1, 1) } else { (1, 5) };
-    Installation {
-        repository: "https://github.com/owner/repo".into(),
-        mode,
-        min_runners: min,
-        max_runners: max,
-        instances,
-        caches,
-        auth,
-        ..Default::default()
-    }
-}
 
 /// A validated (normalised) config holding the given installations.
 fn config(installations: Vec<(&str, Installation)>) -> Config {
@@ -1111,40 +1098,9 @@ volumes:
     pod
 }
 
-fn with(mut inst: Installation, job: Option<JobContainer>, glibc: bool) -> Installation {
-    inst.job_container = job;
-    inst.glibc_compat = glibc;
-    inst
-}
-
 /// Installations using the per-installation job settings.
 fn job_settings() -> Config {
-    config(vec![
-        (
-            "k8s-glibc",
-            with(
-                installation(Mode::Kubernetes, 1, vec![], pat()),
-                Some(JobContainer::Optional),
-                true,
-            ),
-        ),
-        (
-            "priv-glibc",
-            with(
-                installation(Mode::CachedPrivilegedKubernetes, 1, caches(), pat()),
-                None,
-                true,
-            ),
-        ),
-        (
-            "priv-required",
-            with(
-                installation(Mode::CachedPrivilegedKubernetes, 1, vec![], pat()),
-                Some(JobContainer::Required),
-                false,
-            ),
-        ),
-    ])
+    config(installations::job_settings())
 }
 
 #[test]

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod github;
+pub mod installations;
 
 use deskrun::testing::process::{Machine, STATE_ENV, StateDir};
 use deskrun::testing::{Fault, World};
