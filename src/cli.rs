@@ -36,6 +36,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Seconds to wait for another deskrun's lock: the config's (add, remove; default 30) or the cluster's (up, down, cluster; default 1800); 0: do not wait
+    #[arg(long, global = true, env = "DESKRUN_LOCK_WAIT", value_name = "SECONDS", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub wait_lock: Option<u32>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -35,8 +35,12 @@ impl Globals {
             Some(p) => p.clone(),
             None => default_path()?,
         };
+        let mut store = Store::new(path);
+        if let Some(secs) = cli.wait_lock {
+            store = store.with_lock_wait(std::time::Duration::from_secs(secs.into()));
+        }
         Ok(Globals {
-            store: Store::new(path),
+            store,
             out: out.clone(),
         })
     }

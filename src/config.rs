@@ -12,7 +12,8 @@
 //!   interrupt handler on SIGINT/SIGTERM/SIGHUP; one left by a SIGKILL is
 //!   removed by the next write), then `rename` over the old one, while
 //!   holding an exclusive lock; waiting for the lock is announced, names the
-//!   holder and gives up after [`LOCK_WAIT`].
+//!   holder and gives up after [`LOCK_WAIT`] (the cluster lock of `up`/`down`
+//!   likewise, after [`CLUSTER_LOCK_WAIT`]).
 //! - Reads are bounded: at most [`MAX_CONFIG_BYTES`] and [`MAX_DEPTH`] levels
 //!   of nesting (libyaml takes minutes over 200,000 nested `[`). A leading
 //!   byte order mark is ignored.
@@ -38,8 +39,15 @@ pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// Nesting deskrun's schema needs is about 6 levels; libyaml's scanner is
 /// quadratic in deep flow nesting.
 pub const MAX_DEPTH: usize = 64;
-/// How long `add`/`remove` wait for another process's lock on the config.
+/// How long `add`/`remove` wait for another process's lock on the config
+/// (a write holds it for milliseconds).
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long `up`, `down` and `cluster create/delete` wait for another one's
+/// cluster lock. One `up` legitimately holds it for minutes (creating the
+/// cluster may take up to 10, each `helm --wait` up to 6), so the default
+/// outlasts a slow `up` that creates everything; past it the holder is stuck
+/// rather than slow. `--wait-lock`/`DESKRUN_LOCK_WAIT` sets both bounds.
+pub const CLUSTER_LOCK_WAIT: Duration = Duration::from_secs(30 * 60);
 /// Symlinks followed before giving up, as the kernel's ELOOP limit.
 const MAX_SYMLINKS: usize = 40;
 
@@ -54,20 +62,23 @@ pub fn default_path() -> Result<PathBuf> {
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
-    lock_wait: Duration,
+    /// The bound on waiting for either lock (`None`: [`LOCK_WAIT`] for the
+    /// config, [`CLUSTER_LOCK_WAIT`] for the cluster).
+    lock_wait: Option<Duration>,
 }
 
 impl Store {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Store {
             path: path.into(),
-            lock_wait: LOCK_WAIT,
+            lock_wait: None,
         }
     }
 
-    /// The same store with another bound on waiting for the lock.
+    /// The same store with another bound on waiting for its locks, the
+    /// config's and the cluster's (`--wait-lock`; zero: do not wait).
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
+        self.lock_wait = Some(wait);
         self
     }
 
@@ -145,55 +156,55 @@ impl Store {
 
     /// The lock that serialises cluster-changing commands on this config:
     /// `<real file>.cluster.lock`, so two names of one config share it.
-    /// `on_wait` runs when another process holds it.
-    pub fn cluster_lock(&self, on_wait: impl FnOnce(&Path)) -> Result<File> {
+    /// When another process holds it, `on_wait(path, holder, bound)` runs,
+    /// then it waits up to the bound and gives up with exit 1, naming the
+    /// holder.
+    pub fn cluster_lock(&self, on_wait: impl FnOnce(&Path, &str, Duration)) -> Result<File> {
         let real = self.prepare()?;
         let path = sibling(&real, ".cluster.lock");
-        lock_file(&path, || on_wait(&path))
+        let wait = self.lock_wait.unwrap_or(CLUSTER_LOCK_WAIT);
+        lock_file(
+            &path,
+            wait,
+            |holder| on_wait(&path, holder, wait),
+            |holder| {
+                anyhow!(
+                    "gave up after {} waiting for the cluster lock {}, held by {holder}: another \
+                     deskrun up, down or cluster command is still changing this config's cluster, \
+                     and nothing was done. Let it finish (or stop it) and run this again, or wait \
+                     longer with --wait-lock SECONDS",
+                    wait_text(wait),
+                    path.display()
+                )
+            },
+        )
     }
 
     /// The exclusive lock on `<real>.lock`. Waiting is announced with the
-    /// holder's pid and name (it writes them into the lock file) and bounded.
+    /// holder's pid and name and bounded.
     fn lock(&self, real: &Path) -> Result<File> {
         let lock_path = sibling(real, ".lock");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open lock file {}", lock_path.display()))?;
-        if file.try_lock().is_err() {
-            let holder = lock_holder(&lock_path);
-            let _ = writeln!(
-                std::io::stderr(),
-                "waiting for the config lock {}, held by {holder} (up to {}s)",
-                lock_path.display(),
-                self.lock_wait.as_secs()
-            );
-            let until = Instant::now() + self.lock_wait;
-            loop {
-                std::thread::sleep(Duration::from_millis(50));
-                if file.try_lock().is_ok() {
-                    break;
-                }
-                if Instant::now() >= until {
-                    return Err(anyhow!(
-                        "gave up after {}s waiting for the config lock {}, held by {}; nothing was \
-                         changed. Wait for that process to finish (or stop it) and run the command again",
-                        self.lock_wait.as_secs(),
-                        lock_path.display(),
-                        lock_holder(&lock_path)
-                    ));
-                }
-            }
-        }
-        // Who holds it, for the next waiter. The pid only: an argv can hold a
-        // credential (`--auth-value`).
-        let _ = file.set_len(0);
-        let _ = writeln!(file, "{}", std::process::id());
-        Ok(file)
+        let wait = self.lock_wait.unwrap_or(LOCK_WAIT);
+        lock_file(
+            &lock_path,
+            wait,
+            |holder| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "waiting for the config lock {}, held by {holder} (up to {})",
+                    lock_path.display(),
+                    wait_text(wait)
+                );
+            },
+            |holder| {
+                anyhow!(
+                    "gave up after {} waiting for the config lock {}, held by {holder}; nothing was \
+                     changed. Wait for that process to finish (or stop it) and run the command again",
+                    wait_text(wait),
+                    lock_path.display(),
+                )
+            },
+        )
     }
 
     /// Atomic replace of `real`: a 0600 temp file beside it, fsync, rename,
@@ -231,22 +242,54 @@ impl Store {
     }
 }
 
-/// Open (creating, 0600) and exclusively lock `path`; `on_wait` runs first
-/// when someone else holds the lock. Released when the file is dropped.
-fn lock_file(path: &Path, on_wait: impl FnOnce()) -> Result<File> {
-    let file = OpenOptions::new()
+/// Open (creating, 0600) and exclusively lock `path`, then write this
+/// process's pid into it for the next waiter (the pid only: an argv can hold
+/// a credential). When another process holds it, `on_wait(holder)` runs and
+/// the lock is tried again, with naps growing to half a second, until `wait`
+/// has passed: then the error `gave_up(holder)` makes, which exits 1.
+/// Released when the file is dropped.
+fn lock_file(
+    path: &Path,
+    wait: Duration,
+    on_wait: impl FnOnce(&str),
+    gave_up: impl FnOnce(&str) -> anyhow::Error,
+) -> Result<File> {
+    let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open lock file {}", path.display()))?;
     if file.try_lock().is_err() {
-        on_wait();
-        file.lock()
-            .with_context(|| format!("cannot lock {}", path.display()))?;
+        on_wait(&lock_holder(path));
+        let until = Instant::now() + wait;
+        let mut nap = Duration::from_millis(20);
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Err(gave_up(&lock_holder(path)));
+            }
+            std::thread::sleep(nap.min(until - now));
+            nap = (nap * 2).min(Duration::from_millis(500));
+            if file.try_lock().is_ok() {
+                break;
+            }
+        }
     }
+    let _ = file.set_len(0);
+    let _ = writeln!(file, "{}", std::process::id());
     Ok(file)
+}
+
+/// `30s`, `30 min`, `300ms`: a lock's bound in messages.
+pub fn wait_text(d: Duration) -> String {
+    if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) && d.subsec_nanos() == 0 {
+        format!("{} min", d.as_secs() / 60)
+    } else {
+        crate::exec::human_duration(d)
+    }
 }
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -695,6 +738,69 @@ mod tests {
         assert_eq!(fs::read(store.path()).unwrap(), before);
         drop(holder);
         add_a(&store).unwrap();
+    }
+
+    #[test]
+    fn waiting_for_the_cluster_lock_is_bounded_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("config.yaml"));
+        // Another holder, which wrote its pid as deskrun does.
+        let lock_path = dir.path().join("config.yaml.cluster.lock");
+        let mut holder = File::create(&lock_path).unwrap();
+        holder.lock().unwrap();
+        writeln!(holder, "{}", std::process::id()).unwrap();
+        let me = format!("(pid {})", std::process::id());
+        let announced = std::cell::RefCell::new(None);
+        let started = Instant::now();
+        let e = store
+            .clone()
+            .with_lock_wait(Duration::from_millis(300))
+            .cluster_lock(|path, who, wait| {
+                *announced.borrow_mut() = Some((path.to_path_buf(), who.to_string(), wait))
+            })
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        assert_eq!(crate::error::exit_code(&e), 1);
+        let m = e.to_string();
+        assert!(m.contains("gave up after 300ms"), "{m}");
+        assert!(m.contains(&me) && m.contains("--wait-lock SECONDS"), "{m}");
+        let (path, who, wait) = announced.into_inner().expect("the wait was announced");
+        assert_eq!(path.file_name(), lock_path.file_name());
+        assert!(who.ends_with(&me), "{who}");
+        assert_eq!(wait, Duration::from_millis(300));
+        // Zero: no wait at all.
+        let started = Instant::now();
+        assert!(
+            store
+                .clone()
+                .with_lock_wait(Duration::ZERO)
+                .cluster_lock(|_, _, _| {})
+                .is_err()
+        );
+        assert!(started.elapsed() < Duration::from_millis(200));
+        // Released meanwhile: taken, within the bound, and the new holder's
+        // pid written for the next waiter.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(holder);
+        });
+        let lock = store
+            .clone()
+            .with_lock_wait(Duration::from_secs(10))
+            .cluster_lock(|_, _, _| {})
+            .unwrap();
+        release.join().unwrap();
+        assert_eq!(
+            fs::read_to_string(&lock_path).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        drop(lock);
+        // The default bound outlasts a slow `up` that creates everything.
+        assert_eq!(store.lock_wait, None);
+        assert_eq!(wait_text(CLUSTER_LOCK_WAIT), "30 min");
+        assert_eq!(wait_text(LOCK_WAIT), "30s");
     }
 
     #[test]

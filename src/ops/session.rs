@@ -31,11 +31,14 @@ impl Session<'_> {
     }
 
     /// Serialise cluster-changing commands: a second `up`/`down` waits for
-    /// the first, saying so, instead of racing it.
+    /// the first, saying so and for whom, instead of racing it; after the
+    /// store's bound it gives up (exit 1).
     pub fn cluster_lock(&self) -> Result<File> {
-        self.store.cluster_lock(|path| {
+        self.store.cluster_lock(|path, holder, wait| {
             self.progress.printer().note(format!(
-                "another deskrun up/down is running on this config ({}); waiting for it to finish",
+                "another deskrun up/down is running on this config: waiting up to {} for it to \
+                 finish (the cluster lock {}, held by {holder}; --wait-lock SECONDS changes the wait)",
+                crate::config::wait_text(wait),
                 path.display()
             ))
         })

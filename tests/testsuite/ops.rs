@@ -476,6 +476,44 @@ fn a_pending_release_a_live_helm_owns_is_left_to_it_until_it_is_gone() {
     assert!(m[1].starts_with("helm upgrade --install a "), "{m:?}");
 }
 
+/// Another `up` holds the cluster lock for longer than the bound: `up` and
+/// `down` give up with exit 1, naming the holder and `--wait-lock`, having
+/// run no tool that changes anything; once it is released they go ahead.
+#[test]
+fn a_held_cluster_lock_is_given_up_after_the_bound() {
+    let mut env = Env::new();
+    env.add(&request("a"));
+    env.store = env
+        .store
+        .clone()
+        .with_lock_wait(std::time::Duration::from_millis(100));
+    let lock_path = env.dir.path().join("config/config.yaml.cluster.lock");
+    let mut holder = std::fs::File::create(&lock_path).unwrap();
+    holder.lock().unwrap();
+    use std::io::Write;
+    writeln!(holder, "{}", std::process::id()).unwrap();
+    let e = env.up(&UpOptions::default()).unwrap_err();
+    assert_eq!(deskrun::error::exit_code(&e), 1);
+    let m = format!("{e:#}");
+    assert!(
+        m.contains("gave up after 100ms waiting for the cluster lock"),
+        "{m}"
+    );
+    assert!(m.contains(&format!("(pid {})", std::process::id())), "{m}");
+    assert!(m.contains("--wait-lock SECONDS"), "{m}");
+    let e = env.down(&DownOptions::default()).unwrap_err();
+    assert!(format!("{e:#}").contains("gave up after"), "{e:#}");
+    assert!(env.fake.mutating().is_empty(), "{:?}", env.fake.mutating());
+    // A dry run takes no lock.
+    env.up(&UpOptions {
+        dry_run: true,
+        ..Default::default()
+    })
+    .unwrap();
+    drop(holder);
+    assert!(up(&env).applied);
+}
+
 #[test]
 fn an_interrupted_install_is_uninstalled_then_installed() {
     let env = Env::new();
