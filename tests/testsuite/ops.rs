@@ -398,18 +398,24 @@ fn a_tool_error_never_shows_the_credential() {
     assert!(e.contains("bad token <redacted>"), "{e}");
 }
 
-#[test]
-fn an_interrupted_upgrade_is_rolled_back_then_upgraded() {
-    let env = Env::new();
+/// `a` deployed, then changed, and the `up` that upgrades it interrupted
+/// with the release left `pending-upgrade`: `up`'s error.
+fn interrupted_upgrade(env: &Env) -> String {
     env.add(&request("a"));
-    up(&env);
+    up(env);
     let mut a = request("a");
     a.max_runners = Some(7);
     a.replace = true;
     env.add(&a);
     env.fake
         .inject(Fault::on("helm", "upgrade --install a ").leave_release("pending-upgrade"));
-    let e = up_err(&env);
+    up_err(env)
+}
+
+#[test]
+fn an_interrupted_upgrade_is_rolled_back_then_upgraded() {
+    let env = Env::new();
+    let e = interrupted_upgrade(&env);
     assert!(e.contains("timed out"), "{e}");
     env.fake.clear_calls();
     let r = up(&env);
@@ -426,15 +432,7 @@ fn an_interrupted_upgrade_is_rolled_back_then_upgraded() {
 #[test]
 fn a_pending_release_a_live_helm_owns_is_left_to_it_until_it_is_gone() {
     let mut env = Env::new();
-    env.add(&request("a"));
-    up(&env);
-    let mut a = request("a");
-    a.max_runners = Some(7);
-    a.replace = true;
-    env.add(&a);
-    env.fake
-        .inject(Fault::on("helm", "upgrade --install a ").leave_release("pending-upgrade"));
-    up_err(&env);
+    interrupted_upgrade(&env);
     // That helm, still running after its deskrun was killed, as `ps` shows it.
     let upgrade = env
         .fake
