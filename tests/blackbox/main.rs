@@ -13,6 +13,7 @@
 mod common;
 
 mod bad_input;
+mod cli_config;
 mod concurrency;
 mod doctor_cli;
 mod fake_tools;
@@ -45,6 +46,37 @@ fn main() -> std::process::ExitCode {
         bad_input::bad_config_files_are_refused_by_every_command_and_never_touched,
         bad_input::config_paths_that_cannot_be_read,
         bad_input::a_missing_config_is_an_empty_one_and_is_not_created_by_reads_or_failed_writes,
+        cli_config::add_with_stdin_credential,
+        cli_config::add_with_file_credential_and_auth_value,
+        cli_config::add_with_instances_prints_every_instance_name,
+        cli_config::add_duplicate_is_refused_and_replace_overwrites,
+        cli_config::deskrun_config_env_selects_the_file,
+        cli_config::list_table_has_a_row_per_installation,
+        cli_config::list_json_and_yaml_have_the_documented_shape,
+        cli_config::remove_mentions_up_and_the_kept_caches,
+        cli_config::render_prints_one_redacted_stream,
+        cli_config::render_output_dir_writes_the_documented_layout,
+        cli_config::version_and_completions,
+        cli_config::every_subcommand_help_has_examples,
+        cli_config::bad_input_exits_2_names_the_field_and_leaves_the_config,
+        cli_config::a_corrupt_config_is_reported_and_never_overwritten,
+        cli_config::a_config_from_a_newer_deskrun_is_refused,
+        cli_config::a_config_path_that_is_a_directory_is_refused,
+        cli_config::a_symlinked_config_is_written_through,
+        cli_config::labels_and_env_are_stored_listed_and_kept_by_replace,
+        cli_config::bad_values_name_the_flag_or_the_key,
+        cli_config::logs_jobs_and_watch_refuse_bad_input_without_a_cluster,
+        cli_config::job_container_and_glibc_compat_are_stored_listed_and_refused_in_dind,
+        cli_config::the_help_of_glibc_compat_warns_about_images_with_their_own_glibc,
+        cli_config::values_starting_with_a_dash_are_values,
+        cli_config::instances_with_runner_counts_of_one_are_accepted,
+        cli_config::images_and_resources_are_stored_listed_and_merged_by_replace,
+        cli_config::a_cache_host_path_that_is_not_a_directory_is_refused_by_add_and_up,
+        cli_config::up_warns_once_when_caches_would_live_in_ram,
+        cli_config::config_import_brings_the_go_deskruns_installations_over,
+        cli_config::replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them,
+        cli_config::set_proxy_keeps_credentials_out_of_argv_and_output,
+        cli_config::github_ca_file_is_stored_listed_kept_and_dropped,
         concurrency::sixteen_adds_at_once_all_land,
         concurrency::adds_and_removes_at_once,
         concurrency::racing_adds_of_one_name_let_exactly_one_win,

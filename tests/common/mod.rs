@@ -140,7 +140,7 @@ impl Sandbox {
             .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
             .env("HOME", self.dir.path())
             // These tests are not about GitHub and never leave the machine;
-            // tests/github.rs and tests/blackbox/doctor_cli.rs turn the check
+            // tests/testsuite/github.rs and tests/blackbox/doctor_cli.rs turn the check
             // back on against a fake API on 127.0.0.1.
             .env("DESKRUN_SKIP_GITHUB_CHECK", "1")
             .env_remove("DESKRUN_GITHUB_API_URL")

@@ -9,10 +9,8 @@
 //! Every arc-render call costs a second or two, so all the cases share one
 //! config and one output folder.
 
-mod common;
-
-use common::installations::{installation, job_settings};
-use common::{app, caches, pat};
+use crate::common::installations::{installation, job_settings};
+use crate::common::{app, caches, pat};
 use deskrun::config::Store;
 use deskrun::model::{Cache, ClusterSettings, Installation, Mode, Provider};
 use std::path::{Path, PathBuf};
@@ -768,7 +766,7 @@ fn the_proxy_reaches_the_autoscaling_runner_set_with_its_secret_by_name() {
 fn a_private_github_ca_passes_the_real_chart_and_reaches_the_runner() {
     let Some(tool) = tool() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let ca = include_str!("fixtures/github-ca-1.pem");
+    let ca = include_str!("../fixtures/github-ca-1.pem");
     let ghes = |mut inst: Installation| {
         inst.repository = "https://ghes.example.com/owner/repo".into();
         inst.github_ca = Some(ca.into());

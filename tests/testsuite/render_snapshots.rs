@@ -5,12 +5,10 @@
 //! exact layout of the YAML.
 //!
 //! Update the snapshots after an intended change with
-//! `INSTA_UPDATE=always cargo test --test render_snapshots` and review the diff.
+//! `INSTA_UPDATE=always cargo test --test testsuite render_snapshots` and review the diff.
 
-mod common;
-
-use common::installations::{self, installation, with};
-use common::{CUSTOM_HOST, PEM, TOKEN, app, caches, pat};
+use crate::common::installations::{self, installation, with};
+use crate::common::{CUSTOM_HOST, PEM, TOKEN, app, caches, pat};
 use deskrun::model::{Auth, Cache, Config, Installation, JobContainer, Mode};
 use deskrun::render::{REDACTED, REQUIRE_JOB_CONTAINER_ENV, Rendered, render, to_stream};
 use deskrun::validate::validate_config;
@@ -1847,8 +1845,8 @@ fn proxy_reaches_every_scale_set_and_its_credentials_only_a_secret() {
 // GitHub Enterprise Server private CA (issue 16)
 // ---------------------------------------------------------------------------
 
-const CA1: &str = include_str!("fixtures/github-ca-1.pem");
-const CA2: &str = include_str!("fixtures/github-ca-2.pem");
+const CA1: &str = include_str!("../fixtures/github-ca-1.pem");
+const CA2: &str = include_str!("../fixtures/github-ca-2.pem");
 
 fn with_ca(mut inst: Installation, pem: &str) -> Installation {
     inst.repository = "https://ghes.example.com/owner/repo".into();

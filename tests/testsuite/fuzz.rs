@@ -681,7 +681,7 @@ fn a_generated_sample_passes_the_real_chart() {
         .arg(&out)
         .assert()
         .success();
-    // The controller is checked elsewhere (tests/conformance.rs).
+    // The controller is checked elsewhere (tests/testsuite/conformance.rs).
     std::fs::remove_dir_all(out.join("controller")).unwrap();
     let res = std::process::Command::new(&tool)
         .arg(&out)

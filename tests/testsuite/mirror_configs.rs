@@ -3,9 +3,7 @@
 //! strictly, containerd patches parsed as TOML), and the `hosts.toml` files
 //! parsed by a real TOML parser.
 
-mod common;
-
-use common::{caches, pat, shared_dir};
+use crate::common::{caches, pat, shared_dir};
 use deskrun::mirrors::{CERTS_D, hosts_file, specs};
 use deskrun::model::{Config, Installation, Mode};
 use deskrun::render::{kind_cluster, kind_hosts_mount, kind_mounts};

@@ -5,10 +5,8 @@
 //! Every test has its own config file in a temp dir; HOME and
 //! XDG_CONFIG_HOME point there too, so nothing touches the real config.
 
-mod common;
-
+use crate::common::{PEM, TOKEN};
 use assert_cmd::Command;
-use common::{PEM, TOKEN};
 use predicates::prelude::*;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -120,8 +118,7 @@ fn mode_of(path: &Path) -> u32 {
 // add
 // ---------------------------------------------------------------------------
 
-#[test]
-fn add_with_stdin_credential() {
+pub fn add_with_stdin_credential() {
     let env = Env::new();
     let out = env.add(
         "docker-runner",
@@ -145,8 +142,7 @@ fn add_with_stdin_credential() {
     assert_eq!(mode_of(&env.config), 0o600, "the config holds credentials");
 }
 
-#[test]
-fn add_with_file_credential_and_auth_value() {
+pub fn add_with_file_credential_and_auth_value() {
     let env = Env::new();
     let token_file = env.dir.path().join("token.txt");
     fs::write(&token_file, format!("{TOKEN}\r\n")).unwrap();
@@ -226,8 +222,7 @@ fn add_with_file_credential_and_auth_value() {
     assert_eq!(mode_of(&env.config), 0o600);
 }
 
-#[test]
-fn add_with_instances_prints_every_instance_name() {
+pub fn add_with_instances_prints_every_instance_name() {
     let env = Env::new();
     let out = env.add("ci", &["--instances", "3"]);
     for n in ["ci-1", "ci-2", "ci-3"] {
@@ -240,8 +235,7 @@ fn add_with_instances_prints_every_instance_name() {
     assert_eq!((ci.instances, ci.min_runners, ci.max_runners), (3, 1, 1));
 }
 
-#[test]
-fn add_duplicate_is_refused_and_replace_overwrites() {
+pub fn add_duplicate_is_refused_and_replace_overwrites() {
     let env = Env::new();
     env.add("dup", &[]);
     let before = env.bytes();
@@ -277,8 +271,7 @@ fn add_duplicate_is_refused_and_replace_overwrites() {
     assert!(!env.text().contains(TOKEN));
 }
 
-#[test]
-fn deskrun_config_env_selects_the_file() {
+pub fn deskrun_config_env_selects_the_file() {
     let env = Env::new();
     let path = env.dir.path().join("from-env/config.yaml");
     env.bare()
@@ -353,8 +346,7 @@ fn three_installations(env: &Env) {
     .ok();
 }
 
-#[test]
-fn list_table_has_a_row_per_installation() {
+pub fn list_table_has_a_row_per_installation() {
     let env = Env::new();
     // Empty: nothing on stdout, a hint on stderr.
     let out = env.run(&["list"]);
@@ -389,8 +381,7 @@ fn list_table_has_a_row_per_installation() {
     assert!(!out.all().contains("FAKEKEY"));
 }
 
-#[test]
-fn list_json_and_yaml_have_the_documented_shape() {
+pub fn list_json_and_yaml_have_the_documented_shape() {
     let env = Env::new();
     three_installations(&env);
     let out = env.run(&["list", "--output", "json"]);
@@ -488,8 +479,7 @@ fn list_json_and_yaml_have_the_documented_shape() {
 // remove
 // ---------------------------------------------------------------------------
 
-#[test]
-fn remove_mentions_up_and_the_kept_caches() {
+pub fn remove_mentions_up_and_the_kept_caches() {
     let env = Env::new();
     three_installations(&env);
     let out = env.run(&["remove", "ci"]);
@@ -520,8 +510,7 @@ fn remove_mentions_up_and_the_kept_caches() {
 // render
 // ---------------------------------------------------------------------------
 
-#[test]
-fn render_prints_one_redacted_stream() {
+pub fn render_prints_one_redacted_stream() {
     let env = Env::new();
     three_installations(&env);
     let out = env.run(&["render"]);
@@ -578,8 +567,7 @@ fn files_under(root: &Path) -> BTreeSet<String> {
     out
 }
 
-#[test]
-fn render_output_dir_writes_the_documented_layout() {
+pub fn render_output_dir_writes_the_documented_layout() {
     let env = Env::new();
     three_installations(&env);
     let dir = env.dir.path().join("rendered");
@@ -640,8 +628,7 @@ fn render_output_dir_writes_the_documented_layout() {
 // version, completions, help
 // ---------------------------------------------------------------------------
 
-#[test]
-fn version_and_completions() {
+pub fn version_and_completions() {
     let env = Env::new();
     let out = env.run(&["version"]);
     out.ok();
@@ -667,8 +654,7 @@ fn version_and_completions() {
 /// when one of them gets examples, so that this list only shrinks.
 const KNOWN_WITHOUT_EXAMPLES: [&str; 0] = [];
 
-#[test]
-fn every_subcommand_help_has_examples() {
+pub fn every_subcommand_help_has_examples() {
     use clap::CommandFactory;
     let env = Env::new();
     let root = deskrun::cli::Cli::command();
@@ -714,8 +700,7 @@ fn every_subcommand_help_has_examples() {
 // Bad input
 // ---------------------------------------------------------------------------
 
-#[test]
-fn bad_input_exits_2_names_the_field_and_leaves_the_config() {
+pub fn bad_input_exits_2_names_the_field_and_leaves_the_config() {
     let env = Env::new();
     env.add("ci", &["--instances", "2"]);
     let before = env.bytes();
@@ -919,8 +904,7 @@ fn refused_everywhere(env: &Env, needle: &str) {
     }
 }
 
-#[test]
-fn a_corrupt_config_is_reported_and_never_overwritten() {
+pub fn a_corrupt_config_is_reported_and_never_overwritten() {
     let env = Env::new();
     fs::create_dir_all(env.config.parent().unwrap()).unwrap();
     fs::write(&env.config, "version: 1\ninstallations: [unclosed\n").unwrap();
@@ -944,8 +928,7 @@ fn a_corrupt_config_is_reported_and_never_overwritten() {
     refused_everywhere(&env, "cluster.controller_chart: missing field `version`");
 }
 
-#[test]
-fn a_config_from_a_newer_deskrun_is_refused() {
+pub fn a_config_from_a_newer_deskrun_is_refused() {
     let env = Env::new();
     env.add("ci", &[]);
     let text = env.text().replace("version: 1\n", "version: 2\n");
@@ -953,8 +936,7 @@ fn a_config_from_a_newer_deskrun_is_refused() {
     refused_everywhere(&env, "newer deskrun");
 }
 
-#[test]
-fn a_config_path_that_is_a_directory_is_refused() {
+pub fn a_config_path_that_is_a_directory_is_refused() {
     let env = Env::new();
     fs::create_dir_all(&env.config).unwrap();
     let out = env.run(&["list"]);
@@ -962,8 +944,7 @@ fn a_config_path_that_is_a_directory_is_refused() {
     assert!(out.stderr.contains(env.config.to_str().unwrap()), "{out}");
 }
 
-#[test]
-fn a_symlinked_config_is_written_through() {
+pub fn a_symlinked_config_is_written_through() {
     // Dotfiles managers link the config: `add` must keep the link.
     let env = Env::new();
     let real = env.dir.path().join("dotfiles/deskrun.yaml");
@@ -993,8 +974,7 @@ fn a_symlinked_config_is_written_through() {
     assert!(!fs::read_to_string(&real).unwrap().contains("one:"));
 }
 
-#[test]
-fn labels_and_env_are_stored_listed_and_kept_by_replace() {
+pub fn labels_and_env_are_stored_listed_and_kept_by_replace() {
     let env = Env::new();
     let out = env.add(
         "gpu-box",
@@ -1078,8 +1058,7 @@ fn labels_and_env_are_stored_listed_and_kept_by_replace() {
 
 /// Bad labels, env, images and quantities: `add` names the flag, the config
 /// file the key, and neither changes the file.
-#[test]
-fn bad_values_name_the_flag_or_the_key() {
+pub fn bad_values_name_the_flag_or_the_key() {
     let env = Env::new();
     env.add("ok", &[]);
     let before = env.bytes();
@@ -1167,8 +1146,7 @@ fn bad_values_name_the_flag_or_the_key() {
 
 /// `logs`, `jobs` and `status --watch` refuse bad input before any tool
 /// runs: exit 2, with what to do.
-#[test]
-fn logs_jobs_and_watch_refuse_bad_input_without_a_cluster() {
+pub fn logs_jobs_and_watch_refuse_bad_input_without_a_cluster() {
     let env = Env::new();
     env.add("ci", &["--instances", "3"]);
     let out = env.run(&["status", "--watch"]);
@@ -1202,8 +1180,7 @@ fn logs_jobs_and_watch_refuse_bad_input_without_a_cluster() {
 // Settings and inputs from real clusters and real users (issue 10)
 // ---------------------------------------------------------------------------
 
-#[test]
-fn job_container_and_glibc_compat_are_stored_listed_and_refused_in_dind() {
+pub fn job_container_and_glibc_compat_are_stored_listed_and_refused_in_dind() {
     let env = Env::new();
     env.add("nix", &["--job-container", "optional", "--glibc-compat"]);
     env.add(
@@ -1286,8 +1263,7 @@ fn job_container_and_glibc_compat_are_stored_listed_and_refused_in_dind() {
     );
 }
 
-#[test]
-fn the_help_of_glibc_compat_warns_about_images_with_their_own_glibc() {
+pub fn the_help_of_glibc_compat_warns_about_images_with_their_own_glibc() {
     let env = Env::new();
     let out = Out::of(env.cmd().args(["add", "--help"]).output().unwrap());
     out.ok();
@@ -1300,8 +1276,7 @@ fn the_help_of_glibc_compat_warns_about_images_with_their_own_glibc() {
     assert!(help.contains("--job-container"), "{help}");
 }
 
-#[test]
-fn values_starting_with_a_dash_are_values() {
+pub fn values_starting_with_a_dash_are_values() {
     let env = Env::new();
     // A GitHub App key given inline: `--auth-value "$(cat key.pem)"`.
     let out = env.run(&[
@@ -1386,8 +1361,7 @@ fn values_starting_with_a_dash_are_values() {
     assert!(out.stderr.contains("absolute"), "{out}");
 }
 
-#[test]
-fn instances_with_runner_counts_of_one_are_accepted() {
+pub fn instances_with_runner_counts_of_one_are_accepted() {
     let env = Env::new();
     env.add("ci", &["--instances", "3", "--max-runners", "1"]);
     env.add(
@@ -1432,8 +1406,7 @@ fn instances_with_runner_counts_of_one_are_accepted() {
     }
 }
 
-#[test]
-fn images_and_resources_are_stored_listed_and_merged_by_replace() {
+pub fn images_and_resources_are_stored_listed_and_merged_by_replace() {
     let env = Env::new();
     let out = env.add(
         "d",
@@ -1500,8 +1473,7 @@ fn images_and_resources_are_stored_listed_and_merged_by_replace() {
     );
 }
 
-#[test]
-fn a_cache_host_path_that_is_not_a_directory_is_refused_by_add_and_up() {
+pub fn a_cache_host_path_that_is_not_a_directory_is_refused_by_add_and_up() {
     let env = Env::new();
     let sock = env.dir.path().join("docker.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -1543,8 +1515,7 @@ fn a_cache_host_path_that_is_not_a_directory_is_refused_by_add_and_up() {
     );
 }
 
-#[test]
-fn up_warns_once_when_caches_would_live_in_ram() {
+pub fn up_warns_once_when_caches_would_live_in_ram() {
     if stat_is_tmpfs("/dev/shm").is_none() {
         println!("skipped: /dev/shm is not tmpfs here");
         return;
@@ -1593,8 +1564,7 @@ fn stat_is_tmpfs(path: &str) -> Option<()> {
     (String::from_utf8_lossy(&out.stdout).trim() == "tmpfs").then_some(())
 }
 
-#[test]
-fn config_import_brings_the_go_deskruns_installations_over() {
+pub fn config_import_brings_the_go_deskruns_installations_over() {
     let env = Env::new();
     // The Go deskrun's file in $HOME, and no config of deskrun's own.
     let go_dir = env.dir.path().join(".deskrun");
@@ -1679,8 +1649,7 @@ fn config_import_brings_the_go_deskruns_installations_over() {
     assert!(out.stderr.contains("not a Go deskrun config"), "{out}");
 }
 
-#[test]
-fn replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them() {
+pub fn replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them() {
     let env = Env::new();
     env.add("nix", &["--job-container", "optional", "--glibc-compat"]);
     let load = || deskrun::config::Store::new(&env.config).load().unwrap();
@@ -1715,8 +1684,7 @@ fn replace_keeps_the_job_settings_unless_given_or_the_mode_drops_them() {
     assert_eq!((i.job_container, i.glibc_compat), (None, false));
 }
 
-#[test]
-fn set_proxy_keeps_credentials_out_of_argv_and_output() {
+pub fn set_proxy_keeps_credentials_out_of_argv_and_output() {
     let env = Env::new();
     // The shell's proxy is offered, never copied.
     let out = Out::of(
@@ -1843,8 +1811,7 @@ fn set_proxy_keeps_credentials_out_of_argv_and_output() {
     assert!(out.stderr.contains("invalid --https"), "{out}");
 }
 
-#[test]
-fn github_ca_file_is_stored_listed_kept_and_dropped() {
+pub fn github_ca_file_is_stored_listed_kept_and_dropped() {
     let env = Env::new();
     let dir = env.dir.path();
     let ca = dir.join("corp-ca.pem");
@@ -1853,7 +1820,7 @@ fn github_ca_file_is_stored_listed_kept_and_dropped() {
         &ca,
         format!(
             "subject=O = deskrun tests\n{}",
-            include_str!("fixtures/github-ca-1.pem")
+            include_str!("../fixtures/github-ca-1.pem")
         ),
     )
     .unwrap();

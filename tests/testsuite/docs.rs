@@ -421,7 +421,7 @@ fn check_add(args: &AddArgs) -> Result<(), String> {
         github_ca: args
             .github_ca_file
             .as_ref()
-            .map(|_| include_str!("fixtures/github-ca-1.pem").to_string()),
+            .map(|_| include_str!("../fixtures/github-ca-1.pem").to_string()),
         no_github_ca: args.no_github_ca,
     };
     deskrun::ops::add::installation_from(&req)
@@ -650,7 +650,7 @@ fn real_list_output() -> Value {
                  limits: {memory: 8Gi}\n    \
              auth: {type: pat, token: docs-test-token}\n    \
              github_ca: |\n",
-            include_str!("fixtures/github-ca-1.pem")
+            include_str!("../fixtures/github-ca-1.pem")
                 .lines()
                 .map(|l| format!("      {l}\n"))
                 .collect::<String>()

@@ -2,9 +2,7 @@
 //! served on 127.0.0.1 (`tests/common/github.rs`), which verifies App JWTs
 //! with the app's public key. No test leaves this machine.
 
-mod common;
-
-use common::github::{FakeServer, Silent, refused_url};
+use crate::common::github::{FakeServer, Silent, refused_url};
 use deskrun::checks::{Check, Status};
 use deskrun::github::checks::{
     ID_CREDENTIAL, ID_INSTALLATION, ID_RUNNERS, ID_SCOPE, check_installation, unix_now,
@@ -229,14 +227,14 @@ fn private_ca_server() -> String {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::io::{Read, Write};
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(include_bytes!("fixtures/ghes-server.pem"))
+        CertificateDer::pem_slice_iter(include_bytes!("../fixtures/ghes-server.pem"))
             .collect::<Result<_, _>>()
             .unwrap();
     // The key is stored without its armor, as the other test keys.
     let label = concat!("PRIVATE", " KEY");
     let pem = format!(
         "-----BEGIN {label}-----\n{}-----END {label}-----\n",
-        include_str!("fixtures/ghes-server-key.b64")
+        include_str!("../fixtures/ghes-server-key.b64")
     );
     let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
     let config = std::sync::Arc::new(
@@ -300,9 +298,9 @@ fn a_private_ca_is_trusted_for_its_installation_only() {
         "{e}"
     );
     // With the installation's CA: the answer arrives.
-    let r = get(Some(include_str!("fixtures/github-ca-1.pem"))).expect("trusted with its CA");
+    let r = get(Some(include_str!("../fixtures/github-ca-1.pem"))).expect("trusted with its CA");
     assert_eq!(r.status, 200);
     // Another CA does not sign it, and neither does the system.
-    let e = get(Some(include_str!("fixtures/github-ca-2.pem"))).expect_err("wrong CA");
+    let e = get(Some(include_str!("../fixtures/github-ca-2.pem"))).expect_err("wrong CA");
     assert!(e.0.contains("--github-ca-file"), "{e}");
 }

@@ -4,11 +4,9 @@
 //! The YAML 1.1 reader here is PyYAML (`python3 -c 'import yaml'`), which
 //! resolves `yes`, `on`, `0x1F`, `1_000`, `1:30`, `.inf` and dates the way
 //! YAML 1.1 says. Without it these tests print "skipped" and return. The real
-//! Helm engine check is in `tests/conformance.rs`.
+//! Helm engine check is in `tests/testsuite/conformance.rs`.
 
-mod common;
-
-use common::{PEM, caches};
+use crate::common::{PEM, caches};
 use deskrun::config::Store;
 use deskrun::model::{Auth, Cache, Installation, Mode};
 use proptest::strategy::{Strategy, ValueTree};
