@@ -53,6 +53,16 @@ pub fn caches() -> Vec<deskrun::model::Cache> {
     ]
 }
 
+/// `deskrun --config CONFIG render --output-dir OUT [--show-secrets]`, in
+/// process: the command's own two library calls.
+pub fn render_dir(config: &Path, out: &Path, show_secrets: bool) {
+    let config = deskrun::config::Store::new(config)
+        .load()
+        .expect("load config");
+    let files = deskrun::ops::render::render_files(&config, &[], show_secrets).expect("render");
+    deskrun::ops::render::write_dir(out, &files).expect("write the rendered files");
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -52,15 +52,7 @@ fn render_dir_on(
         })
         .expect("write config");
     let out = tmp.join("rendered");
-    let mut cmd = assert_cmd::Command::cargo_bin("deskrun").unwrap();
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["render", "--output-dir"])
-        .arg(&out);
-    if show_secrets {
-        cmd.arg("--show-secrets");
-    }
-    cmd.assert().success();
+    crate::common::render_dir(&config, &out, show_secrets);
     out
 }
 
@@ -681,14 +673,7 @@ fn the_proxy_reaches_the_autoscaling_runner_set_with_its_secret_by_name() {
         })
         .expect("write config");
     let dir = tmp.path().join("rendered");
-    assert_cmd::Command::cargo_bin("deskrun")
-        .unwrap()
-        .arg("--config")
-        .arg(&config)
-        .args(["render", "--show-secrets", "--output-dir"])
-        .arg(&dir)
-        .assert()
-        .success();
+    crate::common::render_dir(&config, &dir, true);
     std::fs::remove_dir_all(dir.join("controller")).unwrap();
     let Some(out) = conformance(&tool, &dir) else {
         return;

@@ -673,14 +673,7 @@ fn a_generated_sample_passes_the_real_chart() {
         })
         .unwrap();
     let out = tmp.path().join("rendered");
-    assert_cmd::Command::cargo_bin("deskrun")
-        .unwrap()
-        .arg("--config")
-        .arg(&file)
-        .args(["render", "--show-secrets", "--output-dir"])
-        .arg(&out)
-        .assert()
-        .success();
+    crate::common::render_dir(&file, &out, true);
     // The controller is checked elsewhere (tests/testsuite/conformance.rs).
     std::fs::remove_dir_all(out.join("controller")).unwrap();
     let res = std::process::Command::new(&tool)

@@ -154,23 +154,11 @@ fn everything_deskrun_writes_reads_the_same_in_yaml_1_1() {
         })
         .unwrap();
     let out = tmp.path().join("rendered");
-    assert_cmd::Command::cargo_bin("deskrun")
-        .unwrap()
-        .arg("--config")
-        .arg(&config)
-        .args(["render", "--show-secrets", "--output-dir"])
-        .arg(&out)
-        .assert()
-        .success();
+    crate::common::render_dir(&config, &out, true);
+    // What `deskrun list --output yaml` prints.
     let list = tmp.path().join("list.yaml");
-    let listed = assert_cmd::Command::cargo_bin("deskrun")
-        .unwrap()
-        .arg("--config")
-        .arg(&config)
-        .args(["list", "--output", "yaml"])
-        .output()
-        .unwrap();
-    std::fs::write(&list, &listed.stdout).unwrap();
+    let listed = deskrun::ops::list::list(&Store::new(&config).load().unwrap());
+    std::fs::write(&list, deskrun::yaml::to_string(&listed).unwrap()).unwrap();
 
     let mut files = vec![config.clone(), list];
     files_under(&out, &mut files);
