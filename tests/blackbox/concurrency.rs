@@ -3,7 +3,7 @@
 //! always whole; two `up` never run their changes at the same time (the
 //! second waits, says so, and then finds nothing left to do).
 
-use crate::common::{Sandbox, TOKEN};
+use crate::common::{Sandbox, TOKEN, show};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -42,15 +42,6 @@ fn add_job(name: &str, extra: &[&str]) -> (Vec<String>, String) {
     args.extend(extra.iter().map(|s| s.to_string()));
     args.push("--auth-value-stdin".into());
     (args, format!("{TOKEN}\n"))
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The installations in the config, read through deskrun (so the file must
@@ -179,16 +170,7 @@ fn count(sb: &Sandbox, needle: &str) -> usize {
 
 pub fn two_ups_at_once_run_one_after_the_other() {
     let sb = Sandbox::new();
-    sb.add("a", &[]);
-    sb.add(
-        "b",
-        &[
-            "--mode",
-            "cached-privileged-kubernetes",
-            "--cache",
-            "/root/.cache",
-        ],
-    );
+    sb.add_two();
     // Slow helm installs keep the first `up` busy long enough for the
     // second to meet its lock.
     sb.latency("helm upgrade", 700);

@@ -16,19 +16,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn two_installations(sb: &Sandbox) {
-    sb.add("a", &[]);
-    sb.add(
-        "b",
-        &[
-            "--mode",
-            "cached-privileged-kubernetes",
-            "--cache",
-            "/root/.cache",
-        ],
-    );
-}
-
 fn replace(sb: &Sandbox, name: &str, args: &[&str]) {
     sb.cmd()
         .args(["add", name, "--replace", "--repository"])
@@ -225,7 +212,7 @@ fn interrupt_case(
 
 pub fn sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges() {
     let sb = Sandbox::new();
-    two_installations(&sb);
+    sb.add_two();
     // While the cluster is being created.
     interrupt_case(
         &sb,

@@ -4,21 +4,12 @@
 //! lock, exposed credentials, an empty `DESKRUN_CONFIG`, a byte order mark,
 //! absurd nesting and size. No tool is called.
 
-use crate::common::{Sandbox, TOKEN};
+use crate::common::{Sandbox, TOKEN, show};
 use deskrun::testing::Fault;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -63,6 +63,16 @@ pub fn render_dir(config: &Path, out: &Path, show_secrets: bool) {
     deskrun::ops::render::write_dir(out, &files).expect("write the rendered files");
 }
 
+/// A finished process's exit code and output, for assertion messages.
+pub fn show(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -183,6 +193,21 @@ impl Sandbox {
             .arg("--auth-value-stdin")
             .write_stdin(format!("{TOKEN}\n"));
         c.assert().success();
+    }
+
+    /// `a` (kubernetes) and `b` (cached-privileged-kubernetes with a
+    /// `/root/.cache` cache).
+    pub fn add_two(&self) {
+        self.add("a", &[]);
+        self.add(
+            "b",
+            &[
+                "--mode",
+                "cached-privileged-kubernetes",
+                "--cache",
+                "/root/.cache",
+            ],
+        );
     }
 
     fn machine_dir(&self) -> StateDir {
