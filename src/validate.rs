@@ -84,28 +84,33 @@ pub fn validate_name(name: &str, instances: u32) -> Result<()> {
     Ok(())
 }
 
-/// Normalise a GitHub URL (`field`: `--repository`, `repository`): a
-/// repository, an organisation or an enterprise, on github.com or a GitHub
+/// Normalise a GitHub URL (named in `vocab`: `--repository`, `repository`):
+/// a repository, an organisation or an enterprise, on github.com or a GitHub
 /// Enterprise Server host.
-pub fn normalize_repository(field: &str, raw: &str) -> Result<String> {
+pub fn normalize_repository(vocab: Vocab, raw: &str) -> Result<String> {
+    let field = vocab.name(Field::Repository);
     let shapes = "expected https://github.com/OWNER/REPO, https://github.com/ORG or \
                   https://github.com/enterprises/ENTERPRISE (or the same on your GitHub Enterprise Server host)";
+    // Never repeat a password that was pasted into the URL.
+    let shown = crate::model::without_userinfo(raw);
     let url = raw.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
-        None => input_bail!("invalid {field} {raw:?}: not a URL; {shapes}"),
+        None => input_bail!("invalid {field} {shown:?}: not a URL; {shapes}"),
     };
     if scheme != "https" && scheme != "http" {
-        input_bail!("invalid {field} {raw:?}: the scheme must be https; {shapes}");
+        input_bail!("invalid {field} {shown:?}: the scheme must be https; {shapes}");
     }
     if rest.contains(['?', '#']) {
-        input_bail!("invalid {field} {raw:?}: remove the query or fragment; {shapes}");
+        input_bail!("invalid {field} {shown:?}: remove the query or fragment; {shapes}");
     }
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     if host.contains('@') {
-        input_bail!(
-            "invalid {field} {raw:?}: the URL must not carry credentials; give them with --auth-value-stdin or --auth-value-file"
-        );
+        let instead = match vocab {
+            Vocab::Flags => "give it with --auth-value-stdin or --auth-value-file".to_string(),
+            _ => format!("put it in {}", vocab.name(Field::Token)),
+        };
+        input_bail!("invalid {field} {shown:?}: the URL must not carry credentials; {instead}");
     }
     let host = host.to_ascii_lowercase();
     let host_ok = !host.is_empty()
@@ -119,7 +124,7 @@ pub fn normalize_repository(field: &str, raw: &str) -> Result<String> {
             .split_once(':')
             .is_none_or(|(_, port)| port.parse::<u16>().is_ok());
     if !host_ok {
-        input_bail!("invalid {field} {raw:?}: {host:?} is not a host name; {shapes}");
+        input_bail!("invalid {field} {shown:?}: {host:?} is not a host name; {shapes}");
     }
     // github.com is always https; a GHES host keeps the scheme it was given.
     let scheme = if host == "github.com" || host == "www.github.com" {
@@ -157,19 +162,21 @@ pub fn normalize_repository(field: &str, raw: &str) -> Result<String> {
     };
     match segments.as_slice() {
         [] => {
-            input_bail!("invalid {field} {raw:?}: the URL names no owner or organisation; {shapes}")
+            input_bail!(
+                "invalid {field} {shown:?}: the URL names no owner or organisation; {shapes}"
+            )
         }
         ["enterprises", ent] if owner_ok(ent) || repo_ok(ent) => {}
         ["enterprises"] | ["enterprises", _] => {
-            input_bail!("invalid {field} {raw:?}: bad enterprise slug; {shapes}")
+            input_bail!("invalid {field} {shown:?}: bad enterprise slug; {shapes}")
         }
         [org] if owner_ok(org) => {}
         [owner, repo] if owner_ok(owner) && repo_ok(repo) => {}
         [_] | [_, _] => input_bail!(
-            "invalid {field} {raw:?}: owner names use letters, digits and '-', repository names also '.' and '_'; {shapes}"
+            "invalid {field} {shown:?}: owner names use letters, digits and '-', repository names also '.' and '_'; {shapes}"
         ),
         _ => input_bail!(
-            "invalid {field} {raw:?}: too many path segments (is it a page inside the repository?); {shapes}"
+            "invalid {field} {shown:?}: too many path segments (is it a page inside the repository?); {shapes}"
         ),
     }
     Ok(format!("{scheme}://{host}/{}", segments.join("/")))
@@ -254,7 +261,7 @@ pub fn validate_caches(vocab: Vocab, caches: &[Cache]) -> Result<Vec<Cache>> {
         if is_under(&path, "/nix/store") || path == "/nix" {
             input_bail!(
                 "invalid {field} {path:?}: mounting a cache over /nix/store hides the store of NixOS job \
-                 images and breaks every nix command; cache Nix's own cache instead, e.g. --cache /root/.cache/nix"
+                 images and breaks every nix command; cache Nix's own cache instead, e.g. /root/.cache/nix"
             );
         }
         if let Some(dir) = FORBIDDEN_CACHE_TARGETS.iter().find(|d| is_under(&path, d)) {
@@ -1169,7 +1176,7 @@ pub fn validate_installation(
     validate_name(name, inst.instances)?;
     validate_runners(vocab, inst.min_runners, inst.max_runners, inst.instances)?;
     validate_auth(vocab, &inst.auth)?;
-    let repository = normalize_repository(&named(Field::Repository), &inst.repository)?;
+    let repository = normalize_repository(vocab, &inst.repository)?;
     if repository.starts_with("http://") && !inst.allow_http {
         let allow = match vocab {
             Vocab::Flags => "add",
@@ -2011,7 +2018,7 @@ mod tests {
     #[test]
     fn repositories() {
         let ok = |raw: &str, want: &str| {
-            assert_eq!(normalize_repository("--repository", raw).unwrap(), want)
+            assert_eq!(normalize_repository(Vocab::Flags, raw).unwrap(), want)
         };
         ok(
             "https://github.com/owner/repo",
@@ -2059,7 +2066,7 @@ mod tests {
             "https://bad host/o/r",
             "https://github.com:99999/o",
         ] {
-            err(normalize_repository("--repository", bad));
+            err(normalize_repository(Vocab::Flags, bad));
         }
     }
 

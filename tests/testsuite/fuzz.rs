@@ -16,7 +16,7 @@ use deskrun::error::exit_code;
 use deskrun::model::{Auth, Config, Installation, Mode};
 use deskrun::ops::add::{AddRequest, installation_from};
 use deskrun::render::render;
-use deskrun::validate::{normalize_repository, parse_cache_spec, validate_config};
+use deskrun::validate::{Vocab, normalize_repository, parse_cache_spec, validate_config};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -568,14 +568,14 @@ proptest! {
 
     #[test]
     fn url_normalisation_never_panics_and_is_idempotent(raw in url()) {
-        match normalize_repository("--repository", &raw) {
+        match normalize_repository(Vocab::Flags, &raw) {
             Ok(u) => {
                 prop_assert!(u.starts_with("https://") || u.starts_with("http://"), "{}", u);
                 prop_assert!(!u.ends_with('/') && !u.ends_with(".git"), "{}", u);
                 prop_assert!(!u.contains(char::is_whitespace), "{}", u);
                 let segments = u.split('/').count() - 3;
                 prop_assert!((1..=2).contains(&segments), "{}", u);
-                let again = normalize_repository("--repository", &u).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let again = normalize_repository(Vocab::Flags, &u).map_err(|e| TestCaseError::fail(e.to_string()))?;
                 prop_assert_eq!(&again, &u);
                 // And an installation of that URL renders it as githubConfigUrl.
                 let inst = Installation {
@@ -738,7 +738,7 @@ fn generators_reach_both_sides() {
     });
     split("cache specs", cache_spec(), |s| parse_cache_spec(s).is_ok());
     split("URLs", url(), |u| {
-        normalize_repository("--repository", u).is_ok()
+        normalize_repository(Vocab::Flags, u).is_ok()
     });
     split("add requests", add_request(), |r| {
         installation_from(r).is_ok()

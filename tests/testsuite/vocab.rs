@@ -50,6 +50,13 @@ fn cases() -> Vec<Case> {
             file_words: "invalid repository \"github.com/o/r\"",
         },
         Case {
+            what: "repository with a password in it (never repeated)",
+            flags: |r| r.repository = "https://me:s3cret-pw@github.com/o/r".into(),
+            file: |i| i.repository = "https://me:s3cret-pw@github.com/o/r".into(),
+            flag_words: "invalid --repository \"https://github.com/o/r\": the URL must not carry credentials",
+            file_words: "invalid repository \"https://github.com/o/r\": the URL must not carry credentials",
+        },
+        Case {
             what: "allow_http",
             flags: |r| r.repository = "http://ghe.example.com/org".into(),
             file: |i| i.repository = "http://ghe.example.com/org".into(),
@@ -90,6 +97,13 @@ fn cases() -> Vec<Case> {
             file: |i| i.caches = vec![cache("/proc/x", None)],
             flag_words: "invalid --cache path \"/proc/x\"",
             file_words: "invalid caches[0].path \"/proc/x\"",
+        },
+        Case {
+            what: "cache path over the Nix store",
+            flags: |r| r.caches = vec!["/nix/store".into()],
+            file: |i| i.caches = vec![cache("/nix/store", None)],
+            flag_words: "invalid --cache path \"/nix/store\"",
+            file_words: "invalid caches[0].path \"/nix/store\"",
         },
         Case {
             what: "second cache path",
