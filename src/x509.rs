@@ -200,6 +200,10 @@ fn time(input: &[u8]) -> Result<(i64, &[u8]), String> {
     let (tag, content, rest) = tlv(input)?;
     let s = std::str::from_utf8(content).map_err(|_| "bad time")?;
     let digits = s.strip_suffix('Z').ok_or("bad time (not UTC)")?;
+    // Digits first: slicing a string with a multi-byte character would panic.
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("bad time".into());
+    }
     let full = match (tag, digits.len()) {
         (0x17, 12) => {
             let yy: u32 = digits[..2].parse().map_err(|_| "bad time")?;
@@ -208,9 +212,6 @@ fn time(input: &[u8]) -> Result<(i64, &[u8]), String> {
         (0x18, 14) => digits.to_string(),
         _ => return Err("bad time".into()),
     };
-    if !full.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("bad time".into());
-    }
     let n = |r: std::ops::Range<usize>| full[r].parse::<i64>().unwrap_or(0);
     let (y, mo, d, h, mi, se) = (n(0..4), n(4..6), n(6..8), n(8..10), n(10..12), n(12..14));
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
@@ -335,6 +336,30 @@ mod tests {
 
     const CA1: &str = include_str!("../tests/fixtures/github-ca-1.pem");
     const CA2: &str = include_str!("../tests/fixtures/github-ca-2.pem");
+
+    /// Every single-byte change and every truncation of a real certificate
+    /// is read or refused, never a panic.
+    #[test]
+    fn damaged_certificates_never_panic() {
+        let der = &parse_pem_certificates(CA1).unwrap()[0].der;
+        for i in 0..der.len() {
+            let _ = parse_der(&der[..i]);
+            for v in [0x00, 0x01, 0x7f, 0x80, 0x81, 0x84, 0xc3, 0xff] {
+                let mut d = der.clone();
+                d[i] = v;
+                let _ = parse_der(&d);
+            }
+        }
+    }
+
+    /// A time that is not ASCII is an error, never a panic.
+    #[test]
+    fn a_time_with_a_multibyte_character_is_refused() {
+        let mut utc = vec![0x17, 13];
+        utc.extend_from_slice("1\u{e9}000000000Z".as_bytes());
+        assert_eq!(utc.len(), 15);
+        assert!(time(&utc).is_err());
+    }
 
     #[test]
     fn a_real_certificate_reads_as_openssl_shows_it() {
