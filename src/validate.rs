@@ -589,24 +589,7 @@ const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 /// The algorithm OID of a PKCS#8 PrivateKeyInfo: SEQUENCE { INTEGER version,
 /// SEQUENCE { OID algorithm, ... }, OCTET STRING key }.
 fn pkcs8_algorithm(der: &[u8]) -> Option<&[u8]> {
-    /// One DER TLV: (tag, contents, rest).
-    fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, d) = d.split_first()?;
-        let (&first, d) = d.split_first()?;
-        let (len, d) = if first < 0x80 {
-            (usize::from(first), d)
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 || d.len() < n {
-                return None;
-            }
-            let len = d[..n]
-                .iter()
-                .fold(0usize, |a, &b| (a << 8) | usize::from(b));
-            (len, &d[n..])
-        };
-        (d.len() >= len).then(|| (tag, &d[..len], &d[len..]))
-    }
+    let tlv = |d| crate::x509::tlv(d).ok();
     let (0x30, info, _) = tlv(der)? else {
         return None;
     };

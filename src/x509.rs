@@ -124,8 +124,9 @@ pub fn to_pem(certs: &[CertInfo]) -> String {
     out
 }
 
-/// One DER element: (tag, content, rest).
-fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
+/// One DER element: (tag, content, rest). Lengths up to four bytes; a
+/// length past the input is an error.
+pub(crate) fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), String> {
     let (&tag, rest) = input.split_first().ok_or("truncated DER")?;
     let (&first, rest) = rest.split_first().ok_or("truncated DER")?;
     let (len, rest) = if first < 0x80 {
