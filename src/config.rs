@@ -568,20 +568,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Auth, Installation, Mode};
+    use crate::model::{Auth, Installation};
     use std::os::unix::fs::FileTypeExt;
 
     fn sample() -> Installation {
         Installation {
             repository: "https://github.com/o/r".into(),
-            mode: Mode::Kubernetes,
-            min_runners: 1,
-            max_runners: 5,
-            instances: 1,
-            caches: vec![],
-            job_container: None,
-            glibc_compat: false,
-            node: None,
             auth: Auth::Pat {
                 token: "test-token-123".into(),
             },
