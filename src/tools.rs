@@ -881,24 +881,15 @@ impl<'a> Kube<'a> {
         Ok(())
     }
 
-    pub fn delete_configmaps(&self, step: &str, names: &[String]) -> Result<()> {
+    /// Delete objects of `kind` (`configmap`, `secret`) in the namespace by
+    /// name, in one call; absent ones are fine. Secrets only ever go this
+    /// way, never by selector: Helm's release records carry deskrun's
+    /// labels too.
+    pub fn delete_named(&self, step: &str, kind: &str, names: &[String]) -> Result<()> {
         if names.is_empty() {
             return Ok(());
         }
-        let mut args = vec!["delete", "configmap"];
-        args.extend(names.iter().map(String::as_str));
-        args.extend(["--namespace", &self.cluster.namespace, "--ignore-not-found"]);
-        self.run(self.kubectl(step, &args))?;
-        Ok(())
-    }
-
-    /// Delete Secrets by name (never by selector: Helm's release records
-    /// carry deskrun's labels too).
-    pub fn delete_secrets(&self, step: &str, names: &[String]) -> Result<()> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        let mut args = vec!["delete", "secret"];
+        let mut args = vec!["delete", kind];
         args.extend(names.iter().map(String::as_str));
         args.extend(["--namespace", &self.cluster.namespace, "--ignore-not-found"]);
         self.run(self.kubectl(step, &args))?;

@@ -128,8 +128,9 @@ pub fn down(s: &Session, opts: &DownOptions) -> Result<DownReport> {
         // By name, whatever the config says now: a proxy removed from the
         // config since the last `up` leaves its Secrets behind.
         run_step(s, "delete the proxy credential Secrets", || {
-            kube.delete_secrets(
+            kube.delete_named(
                 "delete the proxy credential Secrets",
+                "secret",
                 &["http", "https"].map(crate::render::proxy_secret_name),
             )
         })?;

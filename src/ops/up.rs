@@ -543,8 +543,9 @@ fn apply(
                 &format!("uninstall scale set {}", rm.instance),
                 &rm.instance,
             )?;
-            kube.delete_configmaps(
+            kube.delete_named(
                 &format!("delete the ConfigMaps of {}", rm.instance),
+                "configmap",
                 &rm.configmaps,
             )
         })
@@ -553,7 +554,11 @@ fn apply(
 
     if !plan.stale_configmaps.is_empty()
         && let Err(e) = run_step(s, "delete unused ConfigMaps", || {
-            kube.delete_configmaps("delete unused ConfigMaps", &plan.stale_configmaps)
+            kube.delete_named(
+                "delete unused ConfigMaps",
+                "configmap",
+                &plan.stale_configmaps,
+            )
         })
     {
         failures.push(e);
@@ -564,8 +569,9 @@ fn apply(
     if failures.is_empty()
         && !plan.stale_secrets.is_empty()
         && let Err(e) = run_step(s, "delete unused proxy credentials", || {
-            kube.delete_secrets(
+            kube.delete_named(
                 "delete the unused proxy credential Secrets",
+                "secret",
                 &plan.stale_secrets,
             )
         })

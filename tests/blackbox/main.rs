@@ -91,7 +91,7 @@ fn main() -> std::process::ExitCode {
         fake_tools::state_is_shared_between_processes_and_calls_are_recorded,
         fake_tools::refusals_keep_the_real_tools_exit_codes,
         fake_tools::injected_failures_and_garbage_act_once_per_match,
-        fake_tools::slow_calls_overlap,
+        fake_tools::a_slow_call_does_not_hold_up_the_others,
         fake_tools::an_interrupted_helm_leaves_its_release_pending_and_hangs,
         faults::sigint_during_up_stops_the_tools_exits_130_and_the_next_up_converges,
         faults::following_into_a_closed_pipe_stops_kubectl_and_exits_0,

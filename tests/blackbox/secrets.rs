@@ -209,55 +209,30 @@ pub fn config_commands_never_show_the_credential_and_render_redacts() {
     // add and its errors, whatever the credential's source.
     for (i, v) in VERBOSITY.iter().enumerate() {
         let name = format!("x{i}");
-        let r = run(
-            &sb,
-            &strs(&with(
-                v,
-                &[
-                    "add",
-                    &name,
-                    "--repository",
-                    "https://github.com/o/r",
-                    "--auth-value",
-                    SECRET,
-                ],
-            )),
-            &[],
-        );
+        let add = |name: &str, token: &str| {
+            run(
+                &sb,
+                &strs(&with(
+                    v,
+                    &[
+                        "add",
+                        name,
+                        "--repository",
+                        "https://github.com/o/r",
+                        "--auth-value",
+                        token,
+                    ],
+                )),
+                &[],
+            )
+        };
+        let r = add(&name, SECRET);
         assert_eq!(r.code, Some(0), "{}", r.show());
         // Refused: the token has a space in it; the message must not quote it.
-        let r = run(
-            &sb,
-            &strs(&with(
-                v,
-                &[
-                    "add",
-                    "y",
-                    "--repository",
-                    "https://github.com/o/r",
-                    "--auth-value",
-                    &format!("{SECRET} {SECRET}"),
-                ],
-            )),
-            &[],
-        );
+        let r = add("y", &format!("{SECRET} {SECRET}"));
         assert_eq!(r.code, Some(2), "{}", r.show());
         // Refused: an existing name.
-        let r = run(
-            &sb,
-            &strs(&with(
-                v,
-                &[
-                    "add",
-                    &name,
-                    "--repository",
-                    "https://github.com/o/r",
-                    "--auth-value",
-                    SECRET,
-                ],
-            )),
-            &[],
-        );
+        let r = add(&name, SECRET);
         assert_eq!(r.code, Some(2), "{}", r.show());
     }
 }

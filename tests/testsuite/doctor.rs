@@ -2,6 +2,7 @@
 //! in-process fake GitHub: each check's verdict, and that doctor changes
 //! nothing.
 
+use crate::existing::assert_no_kind_or_docker;
 use deskrun::checks::{Check, Status};
 use deskrun::github::fake::{Access, FakeApp, FakeGithub, FakeInstallation, FakeToken, test_key};
 use deskrun::model::{Auth, ControllerMode, Mode, Provider};
@@ -36,6 +37,30 @@ fn find<'a>(r: &'a DoctorReport, id: &str) -> &'a Check {
         .unwrap_or_else(|| panic!("no check {id} in\n{}", table(r)))
 }
 
+/// Every check of a healthy kind machine with one installation, in order.
+const KIND_HEALTHY: &[&str] = &[
+    "tool.docker",
+    "tool.kind",
+    "tool.helm",
+    "tool.kubectl",
+    "docker.engine",
+    "docker.cgroup",
+    "docker.storage",
+    "host.inotify",
+    "cache.root",
+    "disk.cache-root",
+    "disk.docker-root",
+    "cluster.node",
+    "cluster.mounts",
+    "cluster.context",
+    "cluster.node-ready",
+    "controller.release",
+    "controller.pod",
+    "github.credential",
+    "github.scope",
+    "github.runners",
+];
+
 fn ids(r: &DoctorReport) -> Vec<&str> {
     r.checks.iter().map(|c| c.id.as_str()).collect()
 }
@@ -59,31 +84,7 @@ fn a_healthy_machine_with_a_deployed_cluster_passes_every_check() {
     let gh = github();
     let r = run(&env, &FakeHost::default(), &gh, &DoctorOptions::default());
     assert_eq!(r.status, Status::Ok, "{}", table(&r));
-    assert_eq!(
-        ids(&r),
-        [
-            "tool.docker",
-            "tool.kind",
-            "tool.helm",
-            "tool.kubectl",
-            "docker.engine",
-            "docker.cgroup",
-            "docker.storage",
-            "host.inotify",
-            "cache.root",
-            "disk.cache-root",
-            "disk.docker-root",
-            "cluster.node",
-            "cluster.mounts",
-            "cluster.context",
-            "cluster.node-ready",
-            "controller.release",
-            "controller.pod",
-            "github.credential",
-            "github.scope",
-            "github.runners",
-        ]
-    );
+    assert_eq!(ids(&r), KIND_HEALTHY);
     assert!(r.checks.iter().all(|c| c.fix.is_none()));
     assert_eq!(
         find(&r, "github.runners").subject.as_deref(),
@@ -649,16 +650,6 @@ fn healthy_docker(env: &Env) {
     });
 }
 
-fn assert_no_kind_or_docker(env: &Env) {
-    for c in env.fake.calls() {
-        assert!(
-            c.program != "kind" && c.program != "docker",
-            "doctor ran {} on an existing cluster",
-            c.line()
-        );
-    }
-}
-
 #[test]
 fn the_checks_follow_the_provider_and_never_run_docker_or_kind_on_an_existing_cluster() {
     struct Case {
@@ -678,28 +669,7 @@ fn the_checks_follow_the_provider_and_never_run_docker_or_kind_on_an_existing_cl
                 env
             },
             status: Status::Ok,
-            ids: &[
-                "tool.docker",
-                "tool.kind",
-                "tool.helm",
-                "tool.kubectl",
-                "docker.engine",
-                "docker.cgroup",
-                "docker.storage",
-                "host.inotify",
-                "cache.root",
-                "disk.cache-root",
-                "disk.docker-root",
-                "cluster.node",
-                "cluster.mounts",
-                "cluster.context",
-                "cluster.node-ready",
-                "controller.release",
-                "controller.pod",
-                "github.credential",
-                "github.scope",
-                "github.runners",
-            ],
+            ids: KIND_HEALTHY,
         },
         Case {
             name: "existing, managed controller, caches as claims",

@@ -74,7 +74,9 @@ fn claims(env: &Env) -> Vec<String> {
     })
 }
 
-fn assert_no_kind_or_docker(env: &Env) {
+/// On an existing cluster deskrun never runs kind or docker (also used by
+/// the doctor tests).
+pub fn assert_no_kind_or_docker(env: &Env) {
     for c in env.fake.calls() {
         assert!(
             c.program != "kind" && c.program != "docker",
